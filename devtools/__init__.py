@@ -1,0 +1,1 @@
+"""Developer tooling (test fixtures, local stack): not shipped in any image."""

@@ -1,0 +1,99 @@
+"""The shared library: settings precedence, JSON logs with redaction, backoff bounds, AWS config."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from platform_common.aws import client_config, sync_client
+from platform_common.backoff import Backoff
+from platform_common.log import configure_logging
+from platform_common.redact import redact, redact_text
+from platform_common.settings import ConfigError, load_settings
+
+
+class DemoSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEMO_")
+    interval: float = 30.0
+    source: str = "s3://b/p/"
+
+
+def test_flag_beats_env_beats_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(DemoSettings).interval == 30.0
+    monkeypatch.setenv("DEMO_INTERVAL", "5")
+    assert load_settings(DemoSettings, {"interval": None}).interval == 5.0
+    assert load_settings(DemoSettings, {"interval": 7}).interval == 7.0
+
+
+def test_bad_value_is_one_line_naming_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEMO_INTERVAL", "soon")
+    with pytest.raises(ConfigError) as err:
+        load_settings(DemoSettings)
+    assert "\n" not in str(err.value)
+    assert "DEMO_INTERVAL" in str(err.value)
+
+
+def test_json_log_line_redacts_secrets() -> None:
+    buf = io.StringIO()
+    log = configure_logging("demo", stream=buf)
+    log.info(
+        "connecting to redis://:hunter2@cache:6379/0", extra={"db_password": "s3cret", "queue": "default"}
+    )
+    line = json.loads(buf.getvalue().strip())
+    assert line["service"] == "demo" and line["level"] == "info" and line["queue"] == "default"
+    assert "hunter2" not in buf.getvalue() and "s3cret" not in buf.getvalue()
+    logging.getLogger().handlers.clear()
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("postgresql://airflow:pa55@db:5432/airflow", "pa55"),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:airflow/db-AbCdEf", "airflow/db-AbCdEf"),
+        ("Authorization: Bearer eyJhbGciOi.abc.def", "eyJhbGciOi.abc.def"),
+        ('{"token": "abc123"}', "abc123"),
+    ],
+)
+def test_redact_text(text: str, secret: str) -> None:
+    assert secret not in redact_text(text)
+
+
+def test_redact_nested_keys() -> None:
+    out = redact({"a": {"password": "x", "list": ["redis://u:p@h/0"]}, "n": 3})
+    assert out == {"a": {"password": "***", "list": ["redis://u:***@h/0"]}, "n": 3}
+
+
+@given(
+    st.integers(min_value=1, max_value=200), st.floats(min_value=0.01, max_value=10), st.integers(0, 2**32)
+)
+def test_backoff_full_jitter_within_cap(failures: int, base: float, seed: int) -> None:
+    b = Backoff(base=base, cap=base * 50, rng=random.Random(seed))
+    delays = [b.delay() for _ in range(failures)]
+    assert all(0 <= d <= base * 50 for d in delays)
+    assert b.ceiling() == min(base * 50, base * 2 ** (failures - 1))
+    b.reset()
+    assert b.failures == 0 and b.ceiling() == base
+
+
+def test_backoff_rejects_bad_bounds() -> None:
+    with pytest.raises(ValueError):
+        Backoff(base=2, cap=1)
+
+
+def test_client_config_uses_botocore_retry_modes() -> None:
+    cfg = client_config(retry_mode="adaptive", max_attempts=3)
+    assert cfg.retries == {"mode": "adaptive", "max_attempts": 3}
+
+
+def test_sync_client_honours_aws_endpoint_url(aws_env: str) -> None:
+    s3 = sync_client("s3")
+    assert s3.meta.endpoint_url == aws_env
+    s3.create_bucket(Bucket="factory-check")
+    assert "factory-check" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
