@@ -111,8 +111,10 @@ def start_moto(state_dir: Path, port: int | None = None, env: dict[str, str] | N
     """The moto server (S3, CloudWatch, ECS, ...) spoken to over HTTP, like real AWS."""
     port = port or free_port()
     state_dir.mkdir(parents=True, exist_ok=True)
+    repo = str(Path(__file__).resolve().parent.parent)
     penv = {**os.environ, **(env or {})}
-    cmd = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
+    penv["PYTHONPATH"] = os.pathsep.join(p for p in (repo, penv.get("PYTHONPATH", "")) if p)
+    cmd = [sys.executable, "-m", "devtools.moto_launcher", "-H", LOOPBACK, "-p", str(port)]
     proc, log = _spawn("moto", cmd, state_dir, port, 60, env=penv)
     return Server("moto", proc.pid, port, f"http://{LOOPBACK}:{port}", state_dir, log, proc)
 
