@@ -1,0 +1,291 @@
+"""The thin shell around the pure decider: measure -> decide -> protect -> apply -> publish, once per cycle."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+
+from platform_common.redact import redact, redact_text
+
+from .cloudwatch import Publisher
+from .config import ScalerSettings
+from .decider import Decision, Measurement, State, decide
+from .ecs import EcsService, ProtectionResult
+from .measure import MeasureError, RedisDepth, TaskCounts, TaskInstanceCounts, db_url_from_secret
+
+log = logging.getLogger("scaler")
+
+
+@dataclass
+class CycleResult:
+    decision: Decision
+    errors: list[str] = field(default_factory=list)
+    applied: int | None = None
+    protection: ProtectionResult | None = None
+    measured: bool = True
+
+    def as_dict(self, decided_at: float) -> dict[str, Any]:
+        doc = self.decision.as_dict()
+        doc["decided_at"] = decided_at
+        if self.errors:
+            doc["error"] = redact_text("; ".join(self.errors))
+        if self.applied is not None:
+            doc["applied"] = self.applied
+        if self.protection is not None:
+            doc["protected_tasks"] = sorted(self.protection.protected)
+        return dict(redact(doc))
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+
+        def g(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, registry=r)
+
+        self.queued = g("scaler_queued_tasks", "task_instance rows in state queued")
+        self.running = g("scaler_running_tasks", "task_instance rows in state running")
+        self.broker = g("scaler_broker_depth", "Redis: waiting messages (all priority lists) + unacked")
+        self.unacked = g("scaler_broker_unacked", "Redis: messages taken by workers, not acked yet")
+        self.desired = g("scaler_desired_workers", "desired worker count decided")
+        self.target = g("scaler_target_workers", "what the formula says right now, before cooldown")
+        self.current = g("scaler_current_workers", "the worker service's desiredCount as read from ECS")
+        self.shortfall = g("scaler_worker_shortfall", "desired - current workers")
+        self.active = g("scaler_active_window", "1 inside an active schedule window, 0 off-hours")
+        self.protected = g("scaler_protected_tasks", "busy worker tasks with scale-in protection")
+        self.unmatched = g("scaler_unmatched_busy_hosts", "task_instance hostnames that matched no ECS task")
+        self.cycle_seconds = g("scaler_cycle_seconds", "wall time of the last cycle")
+        self.last_success = g("scaler_last_success_timestamp_seconds", "unix time of the last measured cycle")
+        self.cycles = Counter("scaler_cycles", "cycles run", registry=r)
+        self.errors = Counter("scaler_errors", "errors by source", ["source"], registry=r)
+
+    def render(self) -> bytes:
+        return bytes(generate_latest(self.registry))
+
+
+class Scaler:
+    def __init__(self, settings: ScalerSettings) -> None:
+        self.s = settings
+        self.config = settings.decider_config()
+        self.state = State()
+        self.metrics = Metrics()
+        self.redis = RedisDepth(
+            settings.redis_url, settings.queue_list(), settings.step_list(), settings.redis_key_prefix
+        )
+        self._db: TaskInstanceCounts | None = (
+            TaskInstanceCounts(settings.db_url, settings.queue_list()) if settings.db_url else None
+        )
+        self.ecs = (
+            EcsService(settings.ecs_cluster, settings.ecs_service, settings.protection_minutes)
+            if settings.ecs_cluster and settings.ecs_service
+            else None
+        )
+        self.publisher = (
+            Publisher(settings.cw_namespace, settings.cw_env, settings.cw_service)
+            if settings.cloudwatch
+            else None
+        )
+        self.unpublished_errors = 0  # errors of cycles whose own publish failed, carried to the next publish
+        self.last: dict[str, Any] | None = None
+        self.lock = threading.Lock()
+
+    # --- sources --------------------------------------------------------------------------------------------
+    def db(self) -> TaskInstanceCounts:
+        if self._db is None:
+            assert self.s.db_secret_arn
+            self._db = TaskInstanceCounts(db_url_from_secret(self.s.db_secret_arn), self.s.queue_list())
+        return self._db
+
+    def measure(self, errors: list[str]) -> tuple[Measurement | None, TaskCounts | None, int | None]:
+        depth = counts = None
+        try:
+            depth = self.redis.read()
+        except MeasureError as exc:
+            errors.append(str(exc))
+            self.metrics.errors.labels("redis").inc()
+        try:
+            counts = self.db().read()
+        except MeasureError as exc:
+            errors.append(str(exc))
+            self.metrics.errors.labels("db").inc()
+        if depth is None or counts is None:
+            return None, counts, depth.unacked if depth else None
+        return Measurement(counts.queued, counts.running, depth.total), counts, depth.unacked
+
+    # --- one cycle ---------------------------------------------------------------------------------------------
+    def cycle(self, *, apply: bool = True, publish: bool = True, stateful: bool = True) -> CycleResult:
+        started = time.monotonic()
+        now = time.time()
+        errors: list[str] = []
+        measurement, counts, unacked = self.measure(errors)
+
+        current: int | None = None
+        if self.ecs is not None:
+            try:
+                current = self.ecs.current()
+            except Exception as exc:
+                errors.append(f"ecs: DescribeServices: {type(exc).__name__}: {exc}")
+                self.metrics.errors.labels("ecs").inc()
+
+        state = self.state if stateful else State()
+        decision, new_state = decide(
+            measurement, self.config, state, now=now, current=current, error="; ".join(errors) or None
+        )
+        if stateful:
+            self.state = new_state
+        result = CycleResult(decision, errors, measured=measurement is not None)
+
+        # Protection first: a scale-in only goes out once every busy task is protected.
+        if apply and self.ecs is not None and self.s.protect and counts is not None:
+            result.protection = self.ecs.protect(counts.running_by_host.keys(), now)
+            if not result.protection.ok:
+                errors.append(result.protection.error or "protection failed")
+                self.metrics.errors.labels("protection").inc()
+            if result.protection.unmatched_hosts:
+                log.warning(
+                    "busy hosts matched no worker task",
+                    extra={"hosts": sorted(result.protection.unmatched_hosts)},
+                )
+
+        if apply and self.s.apply == "ecs":
+            self._apply(result, current)
+
+        if publish and self.publisher is not None:
+            self._publish(result, now, unacked)
+        self._record(result, now, unacked, time.monotonic() - started)
+        return result
+
+    def _apply(self, result: CycleResult, current: int | None) -> None:
+        desired = result.decision.desired
+        if (
+            self.ecs is None
+            or desired is None
+            or current is None
+            or desired == current
+            or not result.measured
+        ):
+            return
+        if desired < current and self.s.protect and not (result.protection and result.protection.ok):
+            result.errors.append(f"scale-in {current}->{desired} held: busy tasks not protected")
+            return
+        try:
+            self.ecs.set_desired(desired)
+            result.applied = desired
+            log.info(
+                "desiredCount set", extra={"from": current, "to": desired, "service": self.s.ecs_service}
+            )
+        except Exception as exc:
+            result.errors.append(f"ecs: UpdateService: {type(exc).__name__}: {exc}")
+            self.metrics.errors.labels("ecs").inc()
+
+    def _publish(self, result: CycleResult, now: float, unacked: int | None) -> None:
+        d = result.decision
+        shortfall = d.desired - d.current if d.desired is not None and d.current is not None else None
+        figures: dict[str, float | None] = {
+            "QueuedTasks": d.queued,
+            "RunningTasks": d.running,
+            "BrokerDepth": d.broker_depth,
+            "DesiredWorkers": d.desired,
+            "CurrentWorkers": d.current,
+            "WorkerShortfall": shortfall,
+            "ScalerErrors": len(result.errors) + self.unpublished_errors,
+        }
+        try:
+            assert self.publisher is not None
+            self.publisher.publish(figures, now)
+            self.unpublished_errors = 0
+        except Exception as exc:  # throttling after retries, endpoint down: the loop goes on
+            self.unpublished_errors += len(result.errors) + 1
+            result.errors.append(f"cloudwatch: PutMetricData: {type(exc).__name__}: {exc}")
+            self.metrics.errors.labels("cloudwatch").inc()
+
+    def _record(self, result: CycleResult, now: float, unacked: int | None, seconds: float) -> None:
+        d, m = result.decision, self.metrics
+        m.cycles.inc()
+        m.cycle_seconds.set(seconds)
+        m.active.set(0 if d.window == "off-hours" else 1)
+        for gauge, value in (
+            (m.queued, d.queued),
+            (m.running, d.running),
+            (m.broker, d.broker_depth),
+            (m.unacked, unacked),
+            (m.desired, d.desired),
+            (m.target, d.target),
+            (m.current, d.current),
+        ):
+            if value is not None:
+                gauge.set(value)
+        if d.desired is not None and d.current is not None:
+            m.shortfall.set(d.desired - d.current)
+        if result.protection is not None:
+            m.protected.set(len(result.protection.protected))
+            m.unmatched.set(len(result.protection.unmatched_hosts))
+        if result.measured:
+            m.last_success.set(now)
+        doc = result.as_dict(now)
+        with self.lock:
+            self.last = doc
+        log.info("cycle", extra={"decision": doc})
+
+    def close(self) -> None:
+        self.redis.close()
+        if self._db is not None:
+            self._db.close()
+
+    # --- loop ------------------------------------------------------------------------------------------------
+    def run(self, interval: float, stop: threading.Event, max_cycles: int | None = None) -> int:
+        cycles = 0
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                self.cycle()
+            except Exception as exc:  # never let one bad cycle end the loop
+                log.exception("cycle failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+                self.metrics.errors.labels("internal").inc()
+            cycles += 1
+            if max_cycles is not None and cycles >= max_cycles:
+                break
+            stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        return cycles
+
+
+def serve(scaler: Scaler, host: str, port: int) -> ThreadingHTTPServer:
+    """``GET /metrics`` (Prometheus) and ``GET /decision`` (the last decision, JSON) in a daemon thread."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, scaler.metrics.render(), CONTENT_TYPE_LATEST)
+            elif path == "/decision":
+                with scaler.lock:
+                    last = scaler.last
+                if last is None:
+                    self._send(503, b'{"error": "no decision yet"}\n', "application/json")
+                else:
+                    self._send(200, json.dumps(last).encode() + b"\n", "application/json")
+            else:
+                self._send(404, b'{"error": "not found: use /metrics or /decision"}\n', "application/json")
+
+        def _send(self, status: int, body: bytes, ctype: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: scrapes every few seconds
+            return
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="scaler-http", daemon=True).start()
+    return server
