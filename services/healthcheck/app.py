@@ -1,0 +1,149 @@
+"""FastAPI app: /status (JSON), /health (own liveness), /metrics (Prometheus), / (HTML page)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Literal
+
+from fastapi import FastAPI, Response
+from fastapi.responses import HTMLResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+
+from platform_common.redact import redact
+
+from . import page
+from .config import Settings
+from .metrics import Metrics
+from .probes import Probes
+from .publish import publish_loop
+from .runner import Runner, StatusCache
+
+log = logging.getLogger("healthcheck.app")
+
+StatusValue = Literal["ok", "degraded", "down"]
+
+
+class ComponentModel(BaseModel):
+    status: StatusValue
+    latency_ms: float = Field(description="wall time of the probe, ms")
+    detail: str = Field(description="what the probe saw, secrets redacted")
+    checked_at: str = Field(description="ISO 8601 UTC time the probe finished")
+
+
+class StatusModel(BaseModel):
+    status: StatusValue = Field(description="overall status by the aggregation rule (docs/adr/0007)")
+    checked_at: str = Field(description="ISO 8601 UTC time of the probe round")
+    components: dict[str, ComponentModel]
+
+
+class HealthModel(BaseModel):
+    status: Literal["alive"]
+    uptime_s: float
+
+
+class State:
+    """What the app keeps between requests."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rule = settings.rule()
+        self.metrics = Metrics()
+        self.cache: StatusCache | None = None
+        self.started = time.monotonic()
+        self._body_gen = -1
+        self._body = b""
+
+    def status_body(self) -> bytes:
+        """The /status JSON, serialised once per probe round (the hot path of the benchmark)."""
+        assert self.cache is not None and self.cache.last is not None
+        if self._body_gen != self.cache.generation:
+            doc = redact(self.cache.last.to_json())
+            self._body = json.dumps(doc, separators=(",", ":")).encode()
+            self._body_gen = self.cache.generation
+        return self._body
+
+
+def create_app(settings: Settings) -> FastAPI:
+    state = State(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with Probes(settings) as probes:
+            runner = Runner(probes.probes(), state.rule, state.metrics)
+            state.cache = StatusCache(runner.run_once, settings.cache_ttl, settings.stale_grace)
+            log.info(
+                "probes: %s; rule: %s",
+                ", ".join(p.name for p in runner.probes) or "none",
+                state.rule.describe(),
+            )
+            publisher = None
+            if settings.publish_enabled:
+                publisher = asyncio.create_task(
+                    publish_loop(
+                        state.cache.get,
+                        settings.publish_namespace,
+                        settings.publish_interval,
+                        settings.publish_env,
+                    )
+                )
+            try:
+                yield
+            finally:
+                if publisher is not None:
+                    publisher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await publisher
+
+    app = FastAPI(
+        title="Airflow platform health aggregator",
+        version="1.0.0",
+        description="Probes every part of the Airflow platform and folds them into one status. "
+        "Rule and caching: docs/adr/0007-health-aggregation.md.",
+        lifespan=lifespan,
+    )
+    app.state.hc = state
+
+    @app.get(
+        "/status",
+        response_model=None,
+        responses={
+            200: {"model": StatusModel, "description": "The platform's state (HTTP 200 even when down)"}
+        },
+        summary="Aggregated platform status",
+    )
+    async def status() -> Response:
+        assert state.cache is not None
+        await state.cache.get()
+        return Response(
+            state.status_body(), media_type="application/json", headers={"cache-control": "no-store"}
+        )
+
+    @app.get("/health", response_model=HealthModel, summary="The aggregator's own liveness (ALB, ECS)")
+    async def health() -> HealthModel:
+        return HealthModel(status="alive", uptime_s=round(time.monotonic() - state.started, 1))
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+        summary="Prometheus metrics",
+    )
+    async def metrics() -> Response:
+        assert state.cache is not None
+        await state.cache.get()
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", response_class=HTMLResponse, summary="Status page for people")
+    async def index() -> HTMLResponse:
+        assert state.cache is not None
+        snap = await state.cache.get()
+        body = page.render(snap, state.rule, time.time(), settings.page_refresh)
+        return HTMLResponse(body, headers={"cache-control": "no-store"})
+
+    return app

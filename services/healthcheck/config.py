@@ -1,0 +1,173 @@
+"""Settings: every field is a ``--flag`` and a ``HEALTHCHECK_*`` env var (flag > env > default)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .aggregate import Role, Rule, parse_patterns
+from .assess import AIRFLOW_PARTS
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Health aggregator configuration. Lists are comma-separated; globs allowed in the rule lists."""
+
+    model_config = SettingsConfigDict(env_prefix="HEALTHCHECK_", extra="forbid")
+
+    # server
+    host: str = Field("0.0.0.0", description="listen address (the ALB reaches the container on it)")  # noqa: S104
+    port: int = Field(8000, ge=0, le=65535, description="listen port")
+    log_level: str = Field("info", pattern="(?i)^(debug|info|warning|error)$", description="log level")
+    access_log: bool = Field(False, description="log every request")
+    cache_ttl: float = Field(5.0, gt=0, description="seconds a probe round is served from the cache")
+    stale_grace: float = Field(
+        30.0,
+        ge=0,
+        description="after the TTL, serve the last round this long while one refresh runs (0 = wait)",
+    )
+    page_refresh: int = Field(10, ge=1, description="HTML page auto refresh, seconds")
+
+    # aggregation rule (docs/adr/0007-health-aggregation.md)
+    critical: CsvList = Field(
+        default=["airflow_api", "airflow_metadatabase", "airflow_scheduler", "postgres", "redis"],
+        description="components whose 'down' makes the platform down",
+    )
+    degrade: CsvList = Field(default=[], description="components whose 'down' only degrades the platform")
+    info: CsvList = Field(default=[], description="components shown but never counted")
+    default_role: Role = Field(Role.DEGRADE, description="role of components no list names")
+
+    # Airflow api-server
+    airflow_enabled: bool = True
+    airflow_url: str = Field("http://127.0.0.1:8080", description="api-server base URL")
+    airflow_parts: CsvList = Field(
+        default=list(AIRFLOW_PARTS), description="parts of /api/v2/monitor/health shown"
+    )
+    airflow_timeout: float = Field(3.0, gt=0)
+
+    # Redis broker
+    redis_enabled: bool = True
+    redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"), description="Celery broker URL")
+    redis_queues: CsvList = Field(default=["default"], description="Celery queues to count")
+    redis_backlog_degraded: int | None = Field(
+        None, ge=1, description="queue depth at which redis is degraded"
+    )
+    redis_timeout: float = Field(2.0, gt=0)
+
+    # Postgres metadata DB
+    postgres_enabled: bool = True
+    postgres_url: SecretStr = Field(
+        SecretStr("postgresql://postgres@127.0.0.1:5432/airflow"), description="metadata DB URL"
+    )
+    postgres_slow_ms: float = Field(500.0, gt=0, description="SELECT 1 slower than this -> degraded")
+    postgres_timeout: float = Field(3.0, gt=0)
+
+    # DAG sync sidecars
+    dagsync_enabled: bool = False
+    dagsync_state_dirs: CsvList = Field(
+        default=[], description="dagsync state dirs (each has sidecars/*.json)"
+    )
+    dagsync_max_age: float = Field(
+        300.0, gt=0, description="sidecar last success older than this -> degraded"
+    )
+    dagsync_forget_after: float = Field(
+        3600.0, ge=0, description="ignore sidecars with no attempt for this long (0 = never)"
+    )
+    dagsync_timeout: float = Field(2.0, gt=0)
+
+    # scaler
+    scaler_enabled: bool = True
+    scaler_url: str = Field("http://127.0.0.1:9102", description="scaler base URL (GET /decision)")
+    scaler_max_age: float = Field(120.0, gt=0, description="last decision older than this -> degraded")
+    scaler_timeout: float = Field(2.0, gt=0)
+
+    # ECS
+    ecs_enabled: bool = False
+    ecs_cluster: str = ""
+    ecs_services: CsvList = Field(default=[], description="ECS services: running vs desired")
+    ecs_worker_service: str = Field(
+        "", description="the Celery worker service (page: workers running/desired)"
+    )
+    ecs_timeout: float = Field(5.0, gt=0)
+
+    # CloudWatch alarms
+    alarms_enabled: bool = False
+    alarms_prefix: str = Field("", description="alarm name prefix (DescribeAlarms AlarmNamePrefix)")
+    alarms_timeout: float = Field(5.0, gt=0)
+
+    # optional CloudWatch publishing of component health
+    publish_enabled: bool = False
+    publish_namespace: str = "AirflowPlatform/Health"
+    publish_interval: float = Field(60.0, ge=1)
+    publish_env: str = Field("", description="value of the Env dimension (blank: none)")
+
+    @field_validator(
+        "critical",
+        "degrade",
+        "info",
+        "airflow_parts",
+        "redis_queues",
+        "dagsync_state_dirs",
+        "ecs_services",
+        mode="before",
+    )
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return list(parse_patterns(value))
+        return value
+
+    @field_validator("airflow_parts")
+    @classmethod
+    def _parts(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(AIRFLOW_PARTS))
+        if unknown:
+            raise ValueError(f"unknown part {', '.join(unknown)}; choose from {', '.join(AIRFLOW_PARTS)}")
+        return value
+
+    @field_validator("airflow_url", "scaler_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("postgres_url")
+    @classmethod
+    def _pg(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        scheme = url.split("://", 1)[0]
+        if "://" not in url or scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _needs(self) -> Settings:
+        if self.dagsync_enabled and not self.dagsync_state_dirs:
+            raise ValueError("dagsync probe is on but HEALTHCHECK_DAGSYNC_STATE_DIRS is empty")
+        if self.ecs_enabled and not (self.ecs_cluster and self.ecs_services):
+            raise ValueError(
+                "ecs probe is on but HEALTHCHECK_ECS_CLUSTER or HEALTHCHECK_ECS_SERVICES is empty"
+            )
+        if self.alarms_enabled and not self.alarms_prefix:
+            raise ValueError("alarms probe is on but HEALTHCHECK_ALARMS_PREFIX is empty")
+        return self
+
+    def rule(self) -> Rule:
+        return Rule(tuple(self.critical), tuple(self.degrade), tuple(self.info), self.default_role)
+
+    def postgres_conninfo(self) -> str:
+        """SQLAlchemy-style ``postgresql+psycopg2://`` -> plain libpq URL."""
+        url = self.postgres_url.get_secret_value()
+        scheme, rest = url.split("://", 1)
+        return f"postgresql://{rest}" if scheme != "postgresql" else url

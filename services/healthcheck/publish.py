@@ -1,0 +1,54 @@
+"""Optional: publish component health to CloudWatch so alarms can act on it (off by default)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from platform_common.aws import AwsApis, aio_client, client_config
+from platform_common.redact import redact_text
+
+from .model import Snapshot
+
+# Every AWS call of this module (docs/adr/0003-nat-free-vpc-endpoints.md needs an endpoint for each).
+AWS_APIS: AwsApis = {"cloudwatch": frozenset({"PutMetricData"})}
+
+log = logging.getLogger("healthcheck.publish")
+
+
+def metric_data(snap: Snapshot, env: str = "") -> list[dict[str, Any]]:
+    """``ComponentStatus`` per component and ``OverallStatus``: 0 ok, 1 degraded, 2 down."""
+    base = [{"Name": "Env", "Value": env}] if env else []
+    data = [
+        {
+            "MetricName": "ComponentStatus",
+            "Dimensions": [*base, {"Name": "Component", "Value": name}],
+            "Value": float(comp.status.rank),
+            "Unit": "None",
+        }
+        for name, comp in sorted(snap.components.items())
+    ]
+    data.append(
+        {"MetricName": "OverallStatus", "Dimensions": base, "Value": float(snap.status.rank), "Unit": "None"}
+    )
+    return data
+
+
+async def publish_loop(
+    get: Callable[[], Awaitable[Snapshot]], namespace: str, interval: float, env: str = ""
+) -> None:
+    """Every ``interval`` s: take the (cached) round and send it in PutMetricData calls of at most 1000 items."""
+    async with aio_client("cloudwatch", client_config(max_attempts=3)) as cw:
+        while True:
+            try:
+                data = metric_data(await get(), env)
+                for i in range(0, len(data), 1000):
+                    await cw.put_metric_data(Namespace=namespace, MetricData=data[i : i + 1000])
+                log.debug("published %d health metrics to %s", len(data), namespace)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep publishing; the next round may work
+                log.warning("CloudWatch publish failed: %s", redact_text(f"{type(exc).__name__}: {exc}"))
+            await asyncio.sleep(interval)
