@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Wait until published DAGs are visible, failing after a deadline (dag-sync workflow's last step).
+
+Two ways to look, both read-only:
+  --airflow-url URL   Airflow 3 REST API: every id in --dag-ids answers GET /api/v2/dags/{id} with 200.
+                      Auth: AIRFLOW_API_TOKEN (Bearer), or AIRFLOW_API_USER + AIRFLOW_API_PASSWORD (POST /auth/token).
+  --status-url URL    the health aggregator's GET /status: the DAG-sync component is "ok" and, with --commit,
+                      reports that commit (the manifest's commit) in its detail.
+
+Exit 0: visible. Exit 1: not visible within --timeout seconds (default 60); the reason is printed.
+Exit 2: bad usage or auth refused (retrying would not help). Standard library only: it runs on a bare runner.
+See docs/adr/0010-ci-cd.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Fatal(Exception):
+    """An error retrying cannot fix (bad credentials, bad URL)."""
+
+
+@dataclass
+class Seen:
+    """What the last poll saw (pure data; the decision below reads only this)."""
+
+    visible: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)
+    note: str = ""
+
+
+def decide(seen: Seen, wanted: set[str]) -> bool:
+    """Visible when every wanted DAG was seen (with no wanted ids: when the poll found what it looks for)."""
+    return wanted <= seen.visible if wanted else not seen.missing and not seen.note
+
+
+# ---------------------------------------------------------------- HTTP (thin shell)
+def _request(
+    url: str, *, token: str | None = None, body: dict[str, Any] | None = None, timeout: float = 5.0
+) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method="POST" if body is not None else "GET")  # noqa: S310
+    req.add_header("Accept", "application/json")
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - URL scheme checked in main()
+            raw = resp.read()
+            status = resp.status
+    except urllib.error.HTTPError as err:
+        raw, status = err.read(), err.code
+    try:
+        payload = json.loads(raw) if raw else None
+    except ValueError:
+        payload = raw.decode(errors="replace")[:200]
+    return status, payload
+
+
+def airflow_token(base: str) -> str | None:
+    token = os.environ.get("AIRFLOW_API_TOKEN")
+    if token:
+        return token
+    user, password = os.environ.get("AIRFLOW_API_USER"), os.environ.get("AIRFLOW_API_PASSWORD")
+    if not user or not password:
+        return None
+    status, payload = _request(f"{base}/auth/token", body={"username": user, "password": password})
+    if status in (401, 403):
+        raise Fatal(
+            f"Airflow refused the login for {user!r} (HTTP {status}); check AIRFLOW_API_USER/PASSWORD"
+        )
+    if status >= 300 or not isinstance(payload, dict) or "access_token" not in payload:
+        raise OSError(f"POST /auth/token answered HTTP {status}")
+    return str(payload["access_token"])
+
+
+def poll_airflow(base: str, wanted: set[str], token: str | None) -> Seen:
+    seen = Seen()
+    for dag_id in sorted(wanted):
+        status, payload = _request(f"{base}/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}", token=token)
+        if status in (401, 403):
+            raise Fatal(
+                f"Airflow API answered HTTP {status} for /api/v2/dags; set AIRFLOW_API_TOKEN or "
+                "AIRFLOW_API_USER/AIRFLOW_API_PASSWORD"
+            )
+        if status == 200 and isinstance(payload, dict) and payload.get("dag_id") == dag_id:
+            seen.visible.add(dag_id)
+        elif status == 404:
+            seen.missing.add(dag_id)
+        else:
+            raise OSError(f"GET /api/v2/dags/{dag_id} answered HTTP {status}")
+    if seen.missing:
+        status, payload = _request(f"{base}/api/v2/importErrors?limit=20", token=token)
+        if status == 200 and isinstance(payload, dict) and payload.get("import_errors"):
+            files = sorted({str(e.get("filename")) for e in payload["import_errors"] if isinstance(e, dict)})
+            seen.note = f"import errors in: {', '.join(files)}"
+    return seen
+
+
+def poll_status(url: str, commit: str | None) -> Seen:
+    status, payload = _request(url)
+    if status != 200 or not isinstance(payload, dict) or not isinstance(payload.get("components"), dict):
+        raise OSError(f"GET {url} answered HTTP {status} without a components object")
+    seen = Seen()
+    syncs = {name: comp for name, comp in payload["components"].items() if "dag" in name.lower()}
+    if not syncs:
+        raise Fatal(f"{url} lists no DAG-sync component (components: {', '.join(payload['components'])})")
+    for name, comp in syncs.items():
+        ok = isinstance(comp, dict) and comp.get("status") == "ok"
+        has_commit = commit is None or commit in json.dumps(comp)
+        (seen.visible if ok and has_commit else seen.missing).add(name)
+    if seen.missing:
+        seen.note = "" if commit is None else f"waiting for commit {commit[:12]}"
+    return seen
+
+
+def wait(
+    poll: Callable[[], Seen],
+    wanted: set[str],
+    timeout: float,
+    interval: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[bool, str]:
+    start = clock()
+    last = "no answer yet"
+    while True:
+        elapsed = clock() - start
+        try:
+            seen = poll()
+            if decide(seen, wanted):
+                names = ", ".join(sorted(seen.visible))
+                print(f"visible after {elapsed:.1f}s: {names}", file=sys.stderr)
+                return True, names
+            last = f"missing: {', '.join(sorted(seen.missing)) or '-'}" + (
+                f"; {seen.note}" if seen.note else ""
+            )
+        except (
+            OSError,
+            ValueError,
+        ) as err:  # connection refused, timeouts, 5xx: keep trying until the deadline
+            last = f"{type(err).__name__}: {err}"
+        print(f"waiting ({elapsed:.0f}s/{timeout:.0f}s): {last}", file=sys.stderr)
+        if elapsed + interval > timeout:
+            return False, last
+        sleep(interval)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Wait until published DAGs are visible (Airflow API or /status)."
+    )
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--airflow-url", help="Airflow base URL, e.g. https://airflow.internal.example")
+    where.add_argument("--status-url", help="health aggregator /status URL")
+    parser.add_argument(
+        "--dag-ids", default="", help="comma-separated DAG ids that must be visible (Airflow mode)"
+    )
+    parser.add_argument("--commit", help="commit the DAG-sync component must report (status mode)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds before giving up (default 60)")
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
+    args = parser.parse_args(argv)
+
+    url = (args.airflow_url or args.status_url or "").rstrip("/")
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        print(
+            f"error: {url!r} is not an http(s) URL; pass --airflow-url/--status-url https://...",
+            file=sys.stderr,
+        )
+        return 2
+    wanted = {d.strip() for d in args.dag_ids.split(",") if d.strip()}
+    if args.airflow_url and not wanted:
+        print(
+            "error: --dag-ids is empty; pass the DAG ids to wait for (the DagBag step lists them)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.timeout <= 0 or args.interval <= 0:
+        print("error: --timeout and --interval must be positive seconds", file=sys.stderr)
+        return 2
+
+    try:
+        if args.airflow_url:
+            token_box: list[str | None] = []
+
+            def poll() -> Seen:
+                if not token_box:
+                    token_box.append(airflow_token(url))
+                return poll_airflow(url, wanted, token_box[0])
+
+            ok, detail = wait(poll, wanted, args.timeout, args.interval)
+        else:
+            ok, detail = wait(lambda: poll_status(url, args.commit), set(), args.timeout, args.interval)
+    except Fatal as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not ok:
+        print(
+            f"not visible within {args.timeout:.0f}s ({detail}); see docs/runbooks/dag-not-appearing.md",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
