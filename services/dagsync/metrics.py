@@ -1,0 +1,64 @@
+"""Prometheus metrics (one registry per process; served on DAGSYNC_METRICS_PORT, 0 = off)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.cycle_duration = Histogram(
+            "dagsync_cycle_duration_seconds",
+            "Wall time of one sync cycle",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
+        self.cycles = Counter("dagsync_cycles_total", "Sync cycles by result", ["result"], registry=r)
+        self.objects_listed = Gauge("dagsync_objects_listed", "Objects in the last listing", registry=r)
+        self.objects_downloaded = Counter(
+            "dagsync_objects_downloaded_total", "Objects downloaded", registry=r
+        )
+        self.objects_linked = Counter(
+            "dagsync_objects_linked_total", "Unchanged files hard-linked into a new version", registry=r
+        )
+        self.objects_deleted = Counter(
+            "dagsync_objects_deleted_total", "Files dropped from the published set", registry=r
+        )
+        self.bytes_downloaded = Counter("dagsync_bytes_downloaded_total", "Bytes downloaded", registry=r)
+        self.errors = Counter("dagsync_errors_total", "Failed cycles by error kind", ["kind"], registry=r)
+        self.unsafe_keys = Gauge(
+            "dagsync_unsafe_keys",
+            "Keys skipped as unsafe in the last cycle, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.unverified = Counter(
+            "dagsync_unverified_objects_total",
+            "Downloads with no SHA-256 checksum, manifest entry or MD5 ETag to check against",
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "dagsync_last_success_timestamp_seconds", "Unix time of the last successful cycle", registry=r
+        )
+        self.consecutive_failures = Gauge(
+            "dagsync_consecutive_failures", "Failed cycles since the last success", registry=r
+        )
+        self.published = Gauge(
+            "dagsync_published_info", "The published version (value 1)", ["version", "commit"], registry=r
+        )
+        self.publishes = Counter("dagsync_publishes_total", "New versions this sidecar published", registry=r)
+
+    def set_published(self, version: str | None, commit: str | None) -> None:
+        self.published.clear()
+        if version:
+            self.published.labels(version=version, commit=commit or "").set(1)
+
+    def set_unsafe(self, counts: dict[str, int]) -> None:
+        self.unsafe_keys.clear()
+        for reason, n in counts.items():
+            self.unsafe_keys.labels(reason=reason).set(n)
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from the task's IP
+        if port:
+            start_http_server(port, addr=addr, registry=self.registry)

@@ -1,0 +1,227 @@
+"""``dagsync publish``: upload a local tree to s3://BUCKET/PREFIX/, manifest written after the uploads.
+
+Order (docs/adr/0001-dag-sync.md): upload changed files (with SHA-256 checksums), then ``_manifest.json``,
+then delete what was removed. The manifest is the last write; deletes come after it so the previous manifest
+never points at a missing object while sidecars may still be reading it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from platform_common.aws import AwsApis
+
+from .config import S3Url, Settings, parse_s3_url
+from .keys import MANIFEST_NAME, filter_keys
+from .planner import ManifestError, ManifestFile, parse_manifest, render_manifest, strip_etag
+
+AWS_APIS: AwsApis = {
+    "s3": frozenset({"ListObjectsV2", "GetObject", "HeadObject", "PutObject", "DeleteObjects"})
+}
+
+log = logging.getLogger("dagsync.publish")
+
+IGNORED_DIRS = frozenset(
+    {".git", "__pycache__", ".hg", ".svn", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+)
+CHUNK = 1 << 20
+
+
+@dataclass
+class PublishResult:
+    uploaded: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    deleted: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    manifest_written: bool = False
+    commit: str | None = None
+    duration: float = 0.0
+
+
+def git_commit(path: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and sha else None
+
+
+def walk(root: Path) -> Iterator[str]:
+    """Relative POSIX paths of regular files under ``root`` (VCS and cache dirs skipped)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            if full.is_file():
+                yield full.relative_to(root).as_posix()
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+class Publisher:
+    def __init__(self, settings: Settings, s3: Any) -> None:
+        if not settings.source:
+            from platform_common.settings import ConfigError
+
+            raise ConfigError("source is required: pass --source LOCAL_DIR (or DAGSYNC_SOURCE)")
+        self.local = Path(settings.source)
+        if not self.local.is_dir():
+            from platform_common.settings import ConfigError
+
+            raise ConfigError(f"source {settings.source!r} is not a local directory")
+        self.dest: S3Url = parse_s3_url(settings.dest, "dest (--dest / DAGSYNC_DEST)")
+        self.settings = settings
+        self.s3 = s3
+        # rel -> (etag, sha256 hex): what we know of remote objects, so --watch does not HEAD twice.
+        self.known: dict[str, tuple[str, str]] = {}
+
+    async def publish(self) -> PublishResult:
+        t0 = time.monotonic()
+        res = PublishResult(commit=self.settings.commit or git_commit(self.local))
+        rels = [r for r in walk(self.local) if r != MANIFEST_NAME]
+        verdict = filter_keys(
+            rels, include=self.settings.globs("include"), exclude=self.settings.globs("exclude")
+        )
+        res.skipped = list(verdict.unsafe)
+        for rel, reason in verdict.unsafe:
+            log.warning("skipping unsafe local path", extra={"path": rel, "reason": reason})
+        local: dict[str, ManifestFile] = {}
+        for rel in sorted(verdict.safe):
+            sha, size = await asyncio.to_thread(sha256_file, self.local / rel)
+            local[rel] = ManifestFile(sha, size)
+
+        remote = await self._list()
+        old_manifest = None
+        if MANIFEST_NAME in remote:
+            old_manifest = await self._get_manifest()
+
+        sem = asyncio.Semaphore(min(self.settings.concurrency, 16))
+
+        async def sync_one(rel: str, mf: ManifestFile) -> None:
+            async with sem:
+                r = remote.get(rel)
+                if r is not None and r[1] == mf.size and await self._remote_sha(rel, r[0]) == mf.sha256:
+                    res.unchanged += 1
+                    return
+                await self._put(rel, mf)
+                res.uploaded.append(rel)
+
+        async with asyncio.TaskGroup() as tg:
+            for rel, mf in local.items():
+                tg.create_task(sync_one(rel, mf))
+
+        if old_manifest is None or old_manifest.commit != res.commit or dict(old_manifest.files) != local:
+            body = render_manifest(res.commit, local)
+            await self.s3.put_object(
+                Bucket=self.dest.bucket,
+                Key=self.dest.key(MANIFEST_NAME),
+                Body=body,
+                ContentType="application/json",
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
+            )
+            res.manifest_written = True
+
+        gone = sorted(rel for rel in remote if rel not in local and rel != MANIFEST_NAME)
+        for i in range(0, len(gone), 1000):
+            batch = gone[i : i + 1000]
+            out = await self.s3.delete_objects(
+                Bucket=self.dest.bucket,
+                Delete={"Objects": [{"Key": self.dest.key(rel)} for rel in batch], "Quiet": True},
+            )
+            if out.get("Errors"):
+                first = out["Errors"][0]
+                raise RuntimeError(f"DeleteObjects failed for {first.get('Key')}: {first.get('Message')}")
+            res.deleted.extend(batch)
+            for rel in batch:
+                self.known.pop(rel, None)
+        res.duration = time.monotonic() - t0
+        log.info(
+            "publish",
+            extra={
+                "event": "publish",
+                "dest": str(self.dest),
+                "commit": res.commit,
+                "files": len(local),
+                "uploaded": len(res.uploaded),
+                "unchanged": res.unchanged,
+                "deleted": len(res.deleted),
+                "skipped": len(res.skipped),
+                "manifest_written": res.manifest_written,
+                "duration_s": round(res.duration, 4),
+            },
+        )
+        return res
+
+    async def _list(self) -> dict[str, tuple[str, int]]:
+        out: dict[str, tuple[str, int]] = {}
+        plen = len(self.dest.prefix)
+        paginator = self.s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.dest.bucket, Prefix=self.dest.prefix):
+            for obj in page.get("Contents", ()):
+                out[obj["Key"][plen:]] = (strip_etag(obj["ETag"]), int(obj["Size"]))
+        return out
+
+    async def _get_manifest(self) -> Any:
+        try:
+            resp = await self.s3.get_object(Bucket=self.dest.bucket, Key=self.dest.key(MANIFEST_NAME))
+            async with resp["Body"] as body:
+                return parse_manifest(await body.read())
+        except ManifestError:
+            return None  # rewritten below
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    async def _remote_sha(self, rel: str, etag: str) -> str | None:
+        known = self.known.get(rel)
+        if known and known[0] == etag:
+            return known[1]
+        head = await self.s3.head_object(
+            Bucket=self.dest.bucket, Key=self.dest.key(rel), ChecksumMode="ENABLED"
+        )
+        b64 = head.get("ChecksumSHA256")
+        if not b64 or "-" in b64:
+            return None
+        sha = base64.b64decode(b64).hex()
+        self.known[rel] = (strip_etag(head.get("ETag", etag)), sha)
+        return sha
+
+    async def _put(self, rel: str, mf: ManifestFile) -> None:
+        with open(self.local / rel, "rb") as f:  # noqa: ASYNC230 - local disk, small files
+            out = await self.s3.put_object(
+                Bucket=self.dest.bucket,
+                Key=self.dest.key(rel),
+                Body=f,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=base64.b64encode(bytes.fromhex(mf.sha256)).decode(),
+            )
+        self.known[rel] = (strip_etag(out.get("ETag", "")), mf.sha256)

@@ -1,0 +1,535 @@
+"""The async shell of a sync cycle: LIST, plan (pure), download, build, swap, collect.
+
+See docs/adr/0001-dag-sync.md for the why of every step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from platform_common.aws import AwsApis, aio_client, client_config
+from platform_common.redact import redact_text
+
+from . import planner
+from .config import S3Url, Settings, parse_s3_url
+from .keys import MANIFEST_NAME, PATH_MAX
+from .metrics import Metrics
+from .planner import Download, IndexEntry, Plan, RemoteObject
+from .state import (
+    DestError,
+    Paths,
+    collect_garbage,
+    fsync_dir,
+    index_doc,
+    load_index,
+    published_version,
+    read_json,
+    retire,
+    swap_symlink,
+    version_complete,
+    write_json,
+)
+
+AWS_APIS: AwsApis = {"s3": frozenset({"ListObjectsV2", "GetObject"})}
+
+log = logging.getLogger("dagsync")
+
+MANIFEST_MAX_BYTES = 64 << 20
+CHUNK = 1 << 16
+KMS = ("aws:kms", "aws:kms:dsse")
+
+
+class SyncError(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """(error kind for the metric label, one-line message)."""
+    if isinstance(exc, SyncError):
+        kind, msg = exc.kind, str(exc)
+    elif isinstance(exc, DestError):
+        kind, msg = "dest", str(exc)
+    elif isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ("PreconditionFailed", "NoSuchKey", "412") or status == 412:
+            kind = "changed"
+        elif code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+            kind = "access"
+        elif code in ("SlowDown", "Throttling", "ThrottlingException", "503"):
+            kind = "throttled"
+        else:
+            kind = "s3"
+        msg = f"S3 {exc.operation_name}: {code or status} {err.get('Message', '')}".strip()
+    elif isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        kind, msg = "disk_full", f"no space left on device: {exc.filename or ''}".strip()
+    elif isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        kind, msg = "read_only", f"read-only file system: {exc.filename or ''}".strip()
+    elif isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
+        kind, msg = "permission", str(exc)
+    elif type(exc).__name__ == "FlexibleChecksumError":
+        kind, msg = "verify", f"S3 checksum mismatch: {exc}"
+    elif (
+        isinstance(exc, BotoCoreError | asyncio.TimeoutError | ConnectionError)
+        or "aiohttp" in type(exc).__module__
+    ):
+        kind, msg = "network", f"{type(exc).__name__}: {exc}"
+    elif isinstance(exc, OSError):
+        kind, msg = "io", str(exc)
+    else:
+        kind, msg = "internal", f"{type(exc).__name__}: {exc}"
+    return kind, redact_text(" ".join(msg.split()))[:500]
+
+
+@dataclass
+class CycleResult:
+    ok: bool
+    outcome: str  # unchanged | adopted | published | failed
+    version: str | None = None
+    commit: str | None = None
+    listing_id: str | None = None
+    listed: int = 0
+    downloaded: int = 0
+    linked: int = 0
+    deleted: int = 0
+    bytes: int = 0
+    unverified: int = 0
+    unsafe: tuple[tuple[str, str], ...] = ()
+    error: str | None = None
+    error_kind: str | None = None
+    duration: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_libc: Any = None
+
+
+def syncfs(path: Path) -> None:
+    """Flush the filesystem holding ``path`` (one syscall instead of an fsync per file)."""
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _libc.syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def s3_config(settings: Settings) -> Any:
+    # botocore "standard" retries: 500/503 SlowDown/connection resets, per request (docs/adr/0001-dag-sync.md).
+    return client_config(
+        retry_mode="standard",
+        max_attempts=settings.max_attempts,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_pool_connections=max(settings.concurrency, 10),
+    )
+
+
+def s3_client(settings: Settings) -> Any:
+    return aio_client("s3", config=s3_config(settings))
+
+
+class Syncer:
+    """One sidecar's view of one source -> DEST pair."""
+
+    def __init__(self, settings: Settings, s3: Any, metrics: Metrics | None = None) -> None:
+        if not settings.dest:
+            from platform_common.settings import ConfigError
+
+            raise ConfigError("dest is required: pass --dest DIR (or DAGSYNC_DEST)")
+        self.settings = settings
+        self.source: S3Url = parse_s3_url(settings.source, "source (--source / DAGSYNC_SOURCE)")
+        self.paths = Paths.for_dest(settings.dest, settings.state_dir)
+        self.s3 = s3
+        self.metrics = metrics or Metrics()
+        self.sidecar_id = settings.the_sidecar_id()
+        self.include = settings.globs("include")
+        self.exclude = settings.globs("exclude")
+        self.consecutive_failures = 0
+        self.last_success: float | None = None
+
+    # ---- one cycle ----------------------------------------------------------------------------------------
+    async def cycle(self) -> CycleResult:
+        started = time.time()
+        t0 = time.monotonic()
+        res = CycleResult(ok=False, outcome="failed")
+        try:
+            await self._cycle(res)
+            res.ok = True
+        except asyncio.CancelledError:
+            res.error_kind, res.error = "cancelled", "cycle cancelled (shutting down)"
+            raise
+        except Exception as exc:
+            res.error_kind, res.error = classify(exc)
+            res.outcome = "failed"
+            if res.error_kind == "internal":
+                log.debug("cycle failed", exc_info=True)
+        finally:
+            res.duration = time.monotonic() - t0
+            self._record(res, started)
+        return res
+
+    async def _cycle(self, res: CycleResult) -> None:
+        paths = self.paths
+        paths.ensure()
+        published = published_version(paths)
+        res.version = published
+        seen = read_json(paths.current_file)
+        listing = await self._list()
+        lid = planner.listing_id(listing)
+        res.listed, res.listing_id = len(listing), lid
+        if self._is_current(seen, published, lid):  # ETag short-circuit: LIST only
+            res.outcome, res.commit = "unchanged", (seen or {}).get("commit")
+            res.unsafe = tuple((seen or {}).get("unsafe", ()))
+            return
+        async with self._lock():
+            now_published = published_version(paths)
+            now_seen = read_json(paths.current_file)
+            if (now_published, now_seen) != (published, seen):
+                # Another sidecar published while we listed or waited: adopt it, or list again under the
+                # lock so a stale listing never replaces a newer version.
+                if self._is_current(now_seen, now_published, lid):
+                    res.outcome, res.version = "adopted", now_published
+                    res.commit = (now_seen or {}).get("commit")
+                    res.unsafe = tuple((now_seen or {}).get("unsafe", ()))
+                    return
+                listing = await self._list()
+                lid = planner.listing_id(listing)
+                res.listed, res.listing_id = len(listing), lid
+                if self._is_current(now_seen, now_published, lid):
+                    res.outcome, res.version = "adopted", now_published
+                    res.commit = (now_seen or {}).get("commit")
+                    return
+            published = now_published
+            await self._publish(res, listing, lid, published)
+
+    @staticmethod
+    def _is_current(seen: dict[str, Any] | None, published: str | None, lid: str) -> bool:
+        return bool(seen and published and seen.get("version") == published and seen.get("listing_id") == lid)
+
+    async def _publish(
+        self, res: CycleResult, listing: list[RemoteObject], lid: str, published: str | None
+    ) -> None:
+        paths = self.paths
+        manifest = None
+        by_rel = {o.rel: o for o in listing}
+        if MANIFEST_NAME in by_rel:
+            manifest = await self._get_manifest(by_rel[MANIFEST_NAME])
+        current = (load_index(paths, published) or {}) if published else {}
+        plan = planner.plan(
+            listing,
+            current,
+            manifest,
+            include=self.include,
+            exclude=self.exclude,
+            path_budget=self._path_budget(),
+        )
+        res.unsafe, res.commit = plan.unsafe, plan.commit
+        if not plan.publishable:
+            more = f" (+{len(plan.problems) - 3} more)" if len(plan.problems) > 3 else ""
+            raise SyncError("manifest", "manifest not publishable: " + "; ".join(plan.problems[:3]) + more)
+        if plan.version != published:
+            if not version_complete(paths, plan.version):
+                await self._build(res, plan, published, by_rel)
+            swap_symlink(paths, plan.version)
+            if published:
+                retire(paths, published)
+            res.outcome, res.deleted = "published", len(plan.delete)
+            self.metrics.publishes.inc()
+        else:
+            res.outcome = "adopted"
+        res.version = plan.version
+        write_json(
+            paths.current_file,
+            {
+                "version": plan.version,
+                "listing_id": lid,
+                "commit": plan.commit,
+                "mode": plan.mode,
+                "published_at": time.time(),
+                "unsafe": [list(u) for u in plan.unsafe[:1000]],
+            },
+            durable=self.settings.fsync,
+        )
+        collect_garbage(paths, plan.version, self.settings.grace_period)
+
+    def _path_budget(self) -> int:
+        longest = max(
+            len(os.fsencode(os.path.realpath(self.paths.versions))) + 60,  # + "/.build-<id>-<pid>-<hex>/"
+            len(os.fsencode(str(self.paths.dest))) + 1,
+        )
+        return PATH_MAX - 1 - longest
+
+    # ---- S3 -----------------------------------------------------------------------------------------------
+    async def _list(self) -> list[RemoteObject]:
+        out: list[RemoteObject] = []
+        plen = len(self.source.prefix)
+        paginator = self.s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.source.bucket, Prefix=self.source.prefix):
+            for obj in page.get("Contents", ()):
+                out.append(
+                    RemoteObject(
+                        obj["Key"][plen:],
+                        int(obj["Size"]),
+                        planner.strip_etag(obj["ETag"]),
+                        "SHA256" in obj.get("ChecksumAlgorithm", ()),
+                    )
+                )
+        return out
+
+    async def _get_manifest(self, obj: RemoteObject) -> planner.Manifest:
+        if obj.size > MANIFEST_MAX_BYTES:
+            raise SyncError(
+                "manifest", f"{MANIFEST_NAME} is {obj.size} bytes, more than {MANIFEST_MAX_BYTES}"
+            )
+        resp = await self.s3.get_object(
+            Bucket=self.source.bucket, Key=self.source.key(MANIFEST_NAME), IfMatch=f'"{obj.etag}"'
+        )
+        async with resp["Body"] as body:
+            data = await body.read()
+        try:
+            return planner.parse_manifest(data)
+        except planner.ManifestError as exc:
+            raise SyncError("manifest", f"{self.source}{MANIFEST_NAME}: {exc}") from None
+
+    # ---- build --------------------------------------------------------------------------------------------
+    async def _build(
+        self, res: CycleResult, plan: Plan, published: str | None, by_rel: dict[str, RemoteObject]
+    ) -> None:
+        paths = self.paths
+        final = paths.versions / plan.version
+        if final.exists():  # an incomplete leftover of a crash
+            shutil.rmtree(final)
+        build = paths.versions / f".build-{plan.version}-{os.getpid()}-{secrets.token_hex(3)}"
+        build.mkdir()
+        made: set[str] = set()
+
+        def parent_of(rel: str) -> Path:
+            path = build / rel
+            d = rel.rpartition("/")[0]
+            if d and d not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(d)
+            return path
+
+        try:
+            files: dict[str, IndexEntry] = {}
+            downloads = list(plan.download)
+            cur_root = paths.versions / published if published else None
+            for k in plan.keep:
+                dst = parent_of(k.rel)
+                src = cur_root / k.rel if cur_root else None
+                try:
+                    if src is None:
+                        raise FileNotFoundError(k.rel)
+                    try:
+                        os.link(src, dst)
+                    except OSError as exc:
+                        if exc.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM):
+                            raise
+                        shutil.copy2(src, dst)
+                    files[k.rel] = k.entry
+                    res.linked += 1
+                except FileNotFoundError:  # the current tree lost the file: fetch it again
+                    obj = by_rel.get(k.rel)
+                    if obj is None:
+                        raise SyncError("manifest", f"{k.rel!r} is gone locally and remotely") from None
+                    downloads.append(
+                        Download(
+                            k.rel,
+                            obj.size,
+                            obj.etag,
+                            k.entry.sha256 if plan.mode == "manifest" else None,
+                            planner.etag_may_be_md5(obj.etag),
+                        )
+                    )
+            if downloads:
+                it = iter(downloads)
+
+                async def worker() -> None:
+                    for d in it:
+                        files[d.rel] = await self._fetch(res, d, parent_of(d.rel))
+
+                async with asyncio.TaskGroup() as tg:
+                    for _ in range(min(self.settings.concurrency, len(downloads))):
+                        tg.create_task(worker())
+            if self.settings.fsync:
+                await asyncio.to_thread(syncfs, build)
+            write_json(
+                paths.index_file(plan.version),
+                index_doc(plan.version, plan.mode, plan.commit, files),
+                durable=self.settings.fsync,
+            )
+            os.rename(build, final)
+            if self.settings.fsync:
+                fsync_dir(paths.versions)
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
+
+    async def _fetch(self, res: CycleResult, d: Download, path: Path) -> IndexEntry:
+        # IfMatch: an object that changed since the LIST fails the cycle instead of mixing versions.
+        resp = await self.s3.get_object(
+            Bucket=self.source.bucket,
+            Key=self.source.key(d.rel),
+            IfMatch=f'"{d.etag}"',
+            ChecksumMode="ENABLED",
+        )
+        sha = hashlib.sha256()
+        md5 = hashlib.md5(usedforsecurity=False) if d.etag_may_be_md5 else None
+        size = 0
+        async with resp["Body"] as body:
+            with open(path, "xb") as f:  # noqa: ASYNC230 - page-cache writes; a thread hop per chunk costs more
+                async for chunk in body.iter_chunks(CHUNK):
+                    f.write(chunk)
+                    sha.update(chunk)
+                    if md5 is not None:
+                        md5.update(chunk)
+                    size += len(chunk)
+        if size != d.size:
+            raise SyncError("verify", f"{d.rel!r}: got {size} bytes, listed {d.size}")
+        digest = sha.hexdigest()
+        verified = False
+        s3_sha = resp.get("ChecksumSHA256")
+        if s3_sha and "-" not in s3_sha:  # a composite (multipart) checksum is not the file's SHA-256
+            if base64.b64decode(s3_sha).hex() != digest:
+                raise SyncError("verify", f"{d.rel!r}: SHA-256 differs from the S3 checksum")
+            verified = True
+        if d.expect_sha256 is not None:
+            if d.expect_sha256 != digest:
+                raise SyncError("verify", f"{d.rel!r}: SHA-256 differs from the manifest")
+            verified = True
+        if not verified:
+            kms = resp.get("ServerSideEncryption") in KMS or bool(resp.get("SSECustomerAlgorithm"))
+            if md5 is not None and not kms:
+                if md5.hexdigest() != d.etag:
+                    raise SyncError("verify", f"{d.rel!r}: MD5 differs from the ETag")
+            else:
+                res.unverified += 1
+        res.downloaded += 1
+        res.bytes += size
+        return IndexEntry(d.etag, size, digest)
+
+    # ---- lock ---------------------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _lock(self) -> AsyncIterator[None]:
+        """flock(2) on ``<state>/lock``: one sidecar builds and publishes, the others adopt."""
+        fd = os.open(self.paths.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + self.settings.lock_timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise SyncError(
+                            "lock",
+                            f"another sidecar held {self.paths.lock_file} for {self.settings.lock_timeout}s",
+                        ) from None
+                    await asyncio.sleep(0.05 + secrets.randbelow(100) / 1000)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    # ---- status, metrics, log -----------------------------------------------------------------------------
+    def _record(self, res: CycleResult, started: float) -> None:
+        m = self.metrics
+        now = time.time()
+        if res.ok:
+            self.consecutive_failures = 0
+            self.last_success = now
+            m.last_success.set(now)
+            m.set_published(res.version, res.commit)
+        else:
+            self.consecutive_failures += 1
+            m.errors.labels(kind=res.error_kind or "internal").inc()
+        m.cycles.labels(result=res.outcome).inc()
+        m.cycle_duration.observe(res.duration)
+        m.objects_listed.set(res.listed)
+        m.objects_downloaded.inc(res.downloaded)
+        m.objects_linked.inc(res.linked)
+        m.objects_deleted.inc(res.deleted)
+        m.bytes_downloaded.inc(res.bytes)
+        m.unverified.inc(res.unverified)
+        m.consecutive_failures.set(self.consecutive_failures)
+        counts: dict[str, int] = {}
+        for _, reason in res.unsafe:
+            counts[reason] = counts.get(reason, 0) + 1
+        m.set_unsafe(counts)
+        try:
+            version = published_version(self.paths)
+        except (DestError, OSError):
+            version = res.version
+        status = {
+            "sidecar_id": self.sidecar_id,
+            "source": str(self.source),
+            "dest": str(self.paths.dest),
+            "last_success": self.last_success,
+            "last_attempt": started,
+            "version": version,
+            "commit": res.commit if res.ok else self._published_commit(),
+            "last_error": None if res.ok else f"{res.error_kind}: {res.error}",
+            "consecutive_failures": self.consecutive_failures,
+            "outcome": res.outcome,
+        }
+        try:
+            self.paths.sidecars.mkdir(parents=True, exist_ok=True)
+            write_json(self.paths.sidecars / f"{self.sidecar_id}.json", status, durable=False)
+            if res.ok:
+                write_json(self.paths.status_file, status, durable=False)
+        except OSError as exc:
+            m.errors.labels(kind="status_write").inc()
+            log.warning("cannot write status file", extra={"error": str(exc)})
+        fields: dict[str, Any] = {
+            "event": "cycle",
+            "sidecar_id": self.sidecar_id,
+            "source": str(self.source),
+            "dest": str(self.paths.dest),
+            "outcome": res.outcome,
+            "ok": res.ok,
+            "version": res.version,
+            "commit": res.commit,
+            "listing_id": res.listing_id,
+            "listed": res.listed,
+            "downloaded": res.downloaded,
+            "linked": res.linked,
+            "deleted": res.deleted,
+            "bytes": res.bytes,
+            "unverified": res.unverified,
+            "unsafe_keys": len(res.unsafe),
+            "unsafe_sample": [list(u) for u in res.unsafe[:20]],
+            "duration_s": round(res.duration, 4),
+            "consecutive_failures": self.consecutive_failures,
+            "error_kind": res.error_kind,
+            "error": res.error,
+        }
+        log.log(logging.INFO if res.ok else logging.ERROR, "sync cycle %s", res.outcome, extra=fields)
+
+    def _published_commit(self) -> str | None:
+        doc = read_json(self.paths.current_file)
+        return doc.get("commit") if doc else None
