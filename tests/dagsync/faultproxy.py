@@ -1,0 +1,214 @@
+"""A small HTTP proxy in front of the moto server that counts requests by S3 operation and injects faults.
+
+Faults (per operation, for the next N matching requests or always): ``500`` InternalError, ``503`` SlowDown,
+``reset`` (TCP RST, no response), ``stall`` (hold the request without answering, then drop it).
+Used by the tests and by bench/dagsync/bench_sync.py ("read from what the server received").
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+def classify(method: str, target: str) -> str:
+    """S3 operation name from a path-style request."""
+    parts = urlsplit(target)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    segs = [s for s in parts.path.split("/") if s]
+    has_key = len(segs) > 1 or (len(segs) == 1 and parts.path.endswith("/") and parts.path.count("/") > 2)
+    if method == "GET":
+        if "list-type" in query:
+            return "ListObjectsV2"
+        return "GetObject" if has_key else ("ListObjects" if segs else "ListBuckets")
+    if method == "HEAD":
+        return "HeadObject" if has_key else "HeadBucket"
+    if method == "PUT":
+        return "PutObject" if has_key else "CreateBucket"
+    if method == "POST" and "delete" in query:
+        return "DeleteObjects"
+    if method == "DELETE":
+        return "DeleteObject" if has_key else "DeleteBucket"
+    return f"{method} {parts.path}"
+
+
+@dataclass
+class Rule:
+    op: str | None  # None = any operation
+    kind: str  # "500" | "503" | "reset" | "stall"
+    times: int | None  # None = always
+    stall_s: float = 3.0
+    key_contains: str | None = None
+
+
+_XML = {
+    "500": (500, "InternalError", "We encountered an internal error. Please try again."),
+    "503": (503, "SlowDown", "Please reduce your request rate."),
+}
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        up = urlsplit(upstream)
+        self.up_host, self.up_port = up.hostname or "127.0.0.1", up.port or 80
+        self.counts: Counter[str] = Counter()
+        self.faults_injected: Counter[str] = Counter()
+        self.rules: list[Rule] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _handle(self) -> None:
+                proxy._serve(self)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, name="faultproxy", daemon=True)
+        self._local = threading.local()
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # ---- control ----------------------------------------------------------------------------------------
+    def add(
+        self,
+        op: str | None,
+        kind: str,
+        times: int | None = 1,
+        stall_s: float = 3.0,
+        key_contains: str | None = None,
+    ) -> None:
+        with self._lock:
+            self.rules.append(Rule(op, kind, times, stall_s, key_contains))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.rules.clear()
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.counts.clear()
+            self.faults_injected.clear()
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+    # ---- serving ----------------------------------------------------------------------------------------
+    def _pick_fault(self, op: str, target: str) -> Rule | None:
+        with self._lock:
+            self.counts[op] += 1
+            for rule in self.rules:
+                if rule.op not in (None, op):
+                    continue
+                if rule.key_contains and rule.key_contains not in target:
+                    continue
+                if rule.times is not None:
+                    if rule.times <= 0:
+                        continue
+                    rule.times -= 1
+                self.faults_injected[f"{op}:{rule.kind}"] += 1
+                return rule
+        return None
+
+    def _upstream(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = http.client.HTTPConnection(self.up_host, self.up_port, timeout=60)
+            self._local.conn = conn
+        return conn
+
+    def _read_body(self, h: BaseHTTPRequestHandler) -> bytes:
+        if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = bytearray()
+            while True:
+                line = h.rfile.readline()
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while h.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                out += h.rfile.read(size)
+                h.rfile.readline()
+        n = int(h.headers.get("Content-Length") or 0)
+        return h.rfile.read(n) if n else b""
+
+    def _serve(self, h: BaseHTTPRequestHandler) -> None:
+        op = classify(h.command, h.path)
+        body = self._read_body(h)
+        rule = self._pick_fault(op, h.path)
+        if rule is not None:
+            self._inject(h, rule)
+            return
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
+        if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            headers["Content-Length"] = str(len(body))
+        for attempt in range(2):
+            conn = self._upstream()
+            try:
+                conn.request(h.command, h.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                break
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                self._local.conn = None
+                if attempt:
+                    h.close_connection = True
+                    return
+        h.send_response_only(resp.status, resp.reason)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
+                h.send_header(k, v)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        if h.command != "HEAD":
+            h.wfile.write(data)
+        h.wfile.flush()
+
+    def _inject(self, h: BaseHTTPRequestHandler, rule: Rule) -> None:
+        if rule.kind in _XML:
+            status, code, msg = _XML[rule.kind]
+            data = (
+                f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{msg}</Message>'
+                f"<RequestId>fault</RequestId></Error>"
+            ).encode()
+            h.send_response_only(status)
+            h.send_header("Content-Type", "application/xml")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            if h.command != "HEAD":
+                h.wfile.write(data)
+            h.wfile.flush()
+            return
+        if rule.kind == "stall":
+            time.sleep(rule.stall_s)
+        # reset (and the end of a stall): drop the connection with a TCP RST.
+        h.close_connection = True
+        try:
+            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            h.connection.close()
+        except OSError:
+            pass
