@@ -196,8 +196,15 @@ class AwsProxy:
                 op = operation_of(self.path, self.headers, body)
                 proxy.calls.append((time.time(), op, body))
                 mode = proxy.fail.get(op)
-                if mode == "throttle":
-                    self._reply(400, THROTTLING_CBOR, {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"})
+                if mode == "throttle":  # in the protocol the client spoke
+                    if self.headers.get("X-Amz-Target"):
+                        body_, ctype = b'{"__type": "Throttling", "message": "Rate exceeded"}', "application/x-amz-json-1.0"
+                        self._reply(400, body_, {"Content-Type": ctype})
+                    elif "/operation/" in self.path:
+                        self._reply(400, THROTTLING_CBOR, {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"})
+                    else:
+                        xml = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"
+                        self._reply(400, xml, {"Content-Type": "text/xml"})
                     return
                 if mode == "500":
                     self._reply(500, b'{"__type": "ServerException", "message": "injected"}', {"Content-Type": "application/x-amz-json-1.1"})

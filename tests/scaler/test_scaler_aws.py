@@ -1,0 +1,183 @@
+"""Whole cycles against real Redis, the real Airflow schema and moto (CloudWatch, ECS, Secrets Manager) over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from celery import Celery
+from scaler_testlib import AirflowRows, AwsProxy, ecs_workers, metric_stats
+
+from scaler.config import load
+from scaler.runner import Scaler
+
+pytestmark = pytest.mark.airflow
+
+
+def make_scaler(redis_url: str, db_url: str, queue: str, namespace: str, **extra: object) -> Scaler:
+    flags: dict[str, object] = {
+        "redis_url": redis_url,
+        "db_url": db_url,
+        "queues": queue if queue else "default",
+        "worker_concurrency": 4,
+        "min_workers": 0,
+        "max_workers": 10,
+        "cooldown": 0,
+        "cw_namespace": namespace,
+        "cw_env": "test",
+        "cw_service": "workers",
+        "metrics_port": 0,
+    }
+    flags.update(extra)
+    return Scaler(load(flags))
+
+
+def send(redis_url: str, queue: str, n: int) -> None:
+    app = Celery("producer", broker=redis_url)
+    for _ in range(n):
+        app.send_task("dags.do_work", queue=queue)
+
+
+def test_publishes_one_batch_with_every_metric(
+    aws_proxy: AwsProxy, redis_url: str, rows: AirflowRows, airflow_db_url: str, namespace: str
+) -> None:
+    rows.add("queued", 6)
+    rows.add("running", 3, hostname="h1")
+    send(redis_url, "default", 9)
+    scaler = make_scaler(redis_url, airflow_db_url, "default", namespace)
+    result = scaler.cycle()
+    assert result.errors == []
+    d = result.decision
+    assert (d.queued, d.running, d.broker_depth, d.desired) == (6, 3, 9, 3)
+    assert aws_proxy.ops().count("PutMetricData") == 1  # one batched call per cycle
+    got = {
+        name: metric_stats(aws_proxy.upstream, namespace, name)
+        for name in ("QueuedTasks", "RunningTasks", "BrokerDepth", "DesiredWorkers", "ScalerErrors")
+    }
+    assert {k: v["Maximum"] for k, v in got.items()} == {
+        "QueuedTasks": 6,
+        "RunningTasks": 3,
+        "BrokerDepth": 9,
+        "DesiredWorkers": 3,
+        "ScalerErrors": 0,
+    }
+    # the Prometheus endpoint carries the same figures
+    text = scaler.metrics.render().decode()
+    for line in ("scaler_queued_tasks 6.0", "scaler_running_tasks 3.0", "scaler_broker_depth 9.0", "scaler_desired_workers 3.0"):
+        assert line in text
+    scaler.close()
+
+
+def test_ecs_mode_sets_desired_count_and_publishes_shortfall_at_zero_workers(
+    aws_env: str, redis_url: str, rows: AirflowRows, airflow_db_url: str, namespace: str
+) -> None:
+    workers = ecs_workers(aws_env, n_tasks=0, desired=0)
+    send(redis_url, "default", 10)  # a broker backlog while the DB says 0
+    scaler = make_scaler(
+        redis_url, airflow_db_url, "default", namespace, apply="ecs", ecs_cluster=workers.cluster, ecs_service=workers.service
+    )
+    result = scaler.cycle()
+    assert result.errors == [], result.errors
+    assert result.decision.current == 0 and result.decision.desired == 3 and result.applied == 3
+    assert workers.desired() == 3
+    assert metric_stats(aws_env, namespace, "WorkerShortfall")["Maximum"] == 3  # defined at 0 workers
+    assert metric_stats(aws_env, namespace, "CurrentWorkers")["Maximum"] == 0
+    scaler.close()
+
+
+def test_busy_tasks_protected_before_scale_in_and_cleared_when_idle(
+    aws_proxy: AwsProxy, redis_url: str, rows: AirflowRows, airflow_db_url: str, namespace: str
+) -> None:
+    workers = ecs_workers(aws_proxy.upstream, n_tasks=3, desired=3)
+    a, b, c = workers.tasks
+    # A runs a long task (longer than Fargate's 120 s stopTimeout); TI hostnames as Airflow records them.
+    long_ti = rows.add("running", 1, hostname=a.dns)
+    b_ti = rows.add("running", 1, hostname=b.ip)
+    scaler = make_scaler(
+        redis_url, airflow_db_url, "default", namespace, apply="ecs", ecs_cluster=workers.cluster,
+        ecs_service=workers.service, cooldown=0, protection_minutes=90,
+    )
+    result = scaler.cycle()
+    assert result.errors == [], result.errors
+    assert result.decision.desired == 1 and result.applied == 1  # 2 running / 4 per worker
+    assert workers.desired() == 1
+    assert workers.protection() == {a.arn: True, b.arn: True, c.arn: False}
+    # ordering: both busy tasks were protected before the scale-in went out
+    ops = aws_proxy.ops()
+    assert ops.index("UpdateTaskProtection") < ops.index("UpdateService")
+    first = json.loads(aws_proxy.calls[ops.index("UpdateTaskProtection")][2])
+    assert first["protectionEnabled"] is True and sorted(first["tasks"]) == sorted([a.arn, b.arn])
+    assert first["expiresInMinutes"] == 90
+
+    # B's task finishes: its protection is cleared; A (still running) stays protected.
+    rows.set_state(b_ti, "success")
+    result = scaler.cycle()
+    assert result.errors == []
+    assert workers.protection() == {a.arn: True, b.arn: False, c.arn: False}
+    rows.set_state(long_ti, "success")
+    scaler.cycle()
+    assert workers.protection() == {a.arn: False, b.arn: False, c.arn: False}
+    scaler.close()
+
+
+def test_scale_in_held_when_protection_fails(
+    aws_proxy: AwsProxy, redis_url: str, rows: AirflowRows, airflow_db_url: str, namespace: str
+) -> None:
+    workers = ecs_workers(aws_proxy.upstream, n_tasks=2, desired=2)
+    rows.add("running", 1, hostname=workers.tasks[0].dns)
+    aws_proxy.fail["UpdateTaskProtection"] = "500"
+    scaler = make_scaler(
+        redis_url, airflow_db_url, "default", namespace, apply="ecs", ecs_cluster=workers.cluster,
+        ecs_service=workers.service, cooldown=0,
+    )
+    result = scaler.cycle()
+    assert "UpdateService" not in aws_proxy.ops()
+    assert workers.desired() == 2
+    assert any("held" in e for e in result.errors)
+    assert metric_stats(aws_proxy.upstream, namespace, "ScalerErrors")["Maximum"] >= 1
+    aws_proxy.fail.clear()  # protection works again: the scale-in goes out, after it
+    result = scaler.cycle()
+    assert result.applied == 1 and workers.desired() == 1
+    assert workers.protection()[workers.tasks[0].arn] is True
+    scaler.close()
+
+
+def test_cloudwatch_throttling_does_not_stop_the_cycle(
+    aws_proxy: AwsProxy, redis_url: str, rows: AirflowRows, airflow_db_url: str, namespace: str
+) -> None:
+    workers = ecs_workers(aws_proxy.upstream, n_tasks=0, desired=0)
+    rows.add("queued", 8)
+    aws_proxy.fail["PutMetricData"] = "throttle"
+    scaler = make_scaler(
+        redis_url, airflow_db_url, "default", namespace, apply="ecs", ecs_cluster=workers.cluster,
+        ecs_service=workers.service,
+    )
+    result = scaler.cycle()
+    assert any("cloudwatch" in e and "Throttling" in e for e in result.errors), result.errors
+    assert aws_proxy.ops().count("PutMetricData") >= 2  # `standard` mode retried the throttled call
+    assert result.applied == 2 and workers.desired() == 2  # scaling went on regardless
+    assert metric_stats(aws_proxy.upstream, namespace, "DesiredWorkers") == {}
+    aws_proxy.fail.clear()
+    result = scaler.cycle()
+    assert not any("cloudwatch" in e for e in result.errors)
+    assert metric_stats(aws_proxy.upstream, namespace, "DesiredWorkers")["Maximum"] == 2
+    # the throttled cycle's error is counted in the next publish
+    assert metric_stats(aws_proxy.upstream, namespace, "ScalerErrors")["Maximum"] >= 1
+    scaler.close()
+
+
+def test_db_url_from_secrets_manager(
+    aws_env: str, redis_url: str, rows: AirflowRows, airflow_db_url: str, namespace: str
+) -> None:
+    sm = boto3.client("secretsmanager", endpoint_url=aws_env, region_name="us-east-1")
+    host_port = airflow_db_url.split("@", 1)[1].split("/", 1)[0]
+    secret = {"engine": "postgres", "username": "postgres", "password": "p@ss/word", "host": host_port.split(":")[0],
+              "port": int(host_port.split(":")[1]), "dbname": airflow_db_url.rsplit("/", 1)[1]}
+    arn = sm.create_secret(Name=f"airflow/db-{namespace[-8:]}", SecretString=json.dumps(secret))["ARN"]
+    rows.add("queued", 5)
+    scaler = make_scaler(redis_url, None, "default", namespace, db_secret_arn=arn)  # type: ignore[arg-type]
+    result = scaler.cycle()
+    assert result.errors == [] and result.decision.queued == 5
+    assert "p@ss" not in json.dumps(scaler.last)
+    scaler.close()
