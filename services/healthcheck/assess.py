@@ -276,6 +276,9 @@ def scaler(
     doc: Any, *, now: float, max_age: float, latency_ms: float, http_status: int = 200
 ) -> ComponentResult:
     """The scaler's ``GET /decision``: fresh and error-free -> ok; failed cycle or stale decision -> degraded."""
+    if http_status == 503 and isinstance(doc, Mapping):  # up, but no decision yet (first cycle running)
+        why = _clean(str(doc.get("error") or "no decision yet"))
+        return ComponentResult("scaler", Status.DEGRADED, latency_ms, f"/decision answered 503: {why}", now)
     if http_status != 200:
         return ComponentResult(
             "scaler", Status.DOWN, latency_ms, f"/decision answered HTTP {http_status}", now
@@ -326,15 +329,16 @@ def scaler(
 
 # --- ECS ---------------------------------------------------------------------------------------------------
 def ecs_service_status(svc: Mapping[str, Any]) -> Status:
-    """Running vs desired of one service: enough running (or pending to cover the gap) -> ok; some -> degraded."""
+    """Running vs desired of one service: enough -> ok; short -> degraded; nothing running or starting -> down."""
     if svc.get("status") not in (None, "ACTIVE"):
         return Status.DOWN
     desired = int(svc.get("desiredCount", 0))
     running = int(svc.get("runningCount", 0))
     pending = int(svc.get("pendingCount", 0))
-    if running >= desired or running + pending >= desired:  # enough, or the gap is already starting
+    if running >= desired:  # more than desired while a scale-in drains is fine
         return Status.OK
-    return Status.DOWN if running == 0 else Status.DEGRADED
+    # Short of desired: tasks starting (pending) or some crashed; none at all and none starting -> down.
+    return Status.DOWN if running == 0 and pending == 0 else Status.DEGRADED
 
 
 def ecs(
