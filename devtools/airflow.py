@@ -81,3 +81,85 @@ def db_migrate(env: dict[str, str], timeout: float = 300) -> None:
     )
     if out.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed ({out.returncode}): {out.stderr[-2000:]}")
+
+
+# --- the image entrypoint, run here as a plain process (see docs/adr/0008-local-stack-and-config.md) -------------
+ENTRYPOINT = REPO / "images" / "airflow" / "entrypoint.sh"
+PLATFORM_LIB = REPO / "images" / "airflow"  # platform_hostname.py (the image copies it to /opt/airflow/lib)
+
+
+def entrypoint_cmd(*args: str) -> list[str]:
+    return ["bash", str(ENTRYPOINT), *args]
+
+
+def entrypoint_env(
+    home: Path,
+    *,
+    db_host: str = "127.0.0.1",
+    db_port: int,
+    db_user: str = "postgres",
+    db_password: str = "",
+    db_name: str = "airflow",
+    redis_host: str = "127.0.0.1",
+    redis_port: int,
+    api_port: int,
+    jwt_secret: str,
+    dags_folder: Path | None = None,
+    plugins_folder: Path | None = None,
+    log_bucket: str | None = None,
+    aws_endpoint: str | None = None,
+    extra: dict[str, str] | None = None,
+    create_folders: bool = True,
+) -> dict[str, str]:
+    """Environment for ``images/airflow/entrypoint.sh``: the inputs an ECS task definition would give it.
+
+    The entrypoint derives every Airflow setting from these plus images/airflow/airflow.env, exactly as in the image.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and not k.startswith("AWS_")}
+    env.update(
+        {
+            "PATH": f"{AIRFLOW_VENV / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "AIRFLOW_PYTHON": str(AIRFLOW_VENV / "bin" / "python"),
+            "AIRFLOW_ENV_FILE": str(AIRFLOW_ENV_FILE),
+            "AIRFLOW_PLATFORM_LIB": str(PLATFORM_LIB),
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW_DB_HOST": db_host,
+            "AIRFLOW_DB_PORT": str(db_port),
+            "AIRFLOW_DB_USER": db_user,
+            "AIRFLOW_DB_PASSWORD": db_password,
+            "AIRFLOW_DB_NAME": db_name,
+            "AIRFLOW_REDIS_HOST": redis_host,
+            "AIRFLOW_REDIS_PORT": str(redis_port),
+            "AIRFLOW_API_URL": f"http://127.0.0.1:{api_port}",
+            "AIRFLOW_API_HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW_JWT_SECRET": jwt_secret,
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or home / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins_folder or home / "plugins"),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if log_bucket:
+        env["AIRFLOW_LOG_BUCKET"] = log_bucket
+    else:
+        env["AIRFLOW__LOGGING__REMOTE_LOGGING"] = "False"
+    if aws_endpoint:
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": aws_endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "us-east-1",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            }
+        )
+    env.update(extra or {})
+    home.mkdir(parents=True, exist_ok=True)
+    if create_folders:  # the local stack leaves them to the dagsync sidecars (DIR may be a symlink)
+        for folder in (env["AIRFLOW__CORE__DAGS_FOLDER"], env["AIRFLOW__CORE__PLUGINS_FOLDER"]):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+    pw_file = home / "simple_auth_manager_passwords.json.generated"
+    if not pw_file.exists():  # fixed local login admin/admin (otherwise Airflow generates a password)
+        pw_file.write_text('{"admin": "admin"}')
+    return env
