@@ -1,0 +1,44 @@
+output "name_prefix" {
+  description = "Prefix of every resource name."
+  value       = local.name_prefix
+}
+
+output "alb_dns_name" {
+  description = "DNS name of the internal ALB (Airflow UI and API, /status)."
+  value       = module.edge.alb_dns_name
+}
+
+output "cluster_name" {
+  description = "ECS cluster."
+  value       = module.compute.cluster_name
+}
+
+output "service_names" {
+  description = "ECS services by component."
+  value       = module.compute.service_names
+}
+
+output "bucket_names" {
+  description = "S3 buckets (dags, logs)."
+  value       = module.data.bucket_names
+}
+
+output "db_master_secret_arn" {
+  description = "RDS-managed master credentials in Secrets Manager."
+  value       = module.data.db_master_secret_arn
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic of every alarm."
+  value       = module.observability.alarm_topic_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard."
+  value       = module.observability.dashboard_name
+}
+
+output "interface_endpoints" {
+  description = "Services reached through interface VPC endpoints."
+  value       = module.network.interface_endpoint_services
+}

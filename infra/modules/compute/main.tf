@@ -1,0 +1,550 @@
+# ECS cluster, task definitions and services. Every Airflow task carries the dagsync sidecar
+# (docs/adr/0001-dag-sync.md, docs/adr/0009-dags-storage-efs-vs-ephemeral.md); the scaler owns the workers'
+# desired count (docs/adr/0002-scaling.md); secrets come from Secrets Manager only (docs/adr/0006-secrets-and-sso.md).
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  region       = data.aws_region.current.name
+  account_id   = data.aws_caller_identity.current.account_id
+  partition    = data.aws_partition.current.partition
+  cluster_name = "${var.name_prefix}-cluster"
+  efs          = var.dags_storage == "efs"
+
+  # ARNs built from names, so every IAM policy is known at plan time (reviewable, rendered by `make iam-docs`).
+  arn_prefix = {
+    ecs = "arn:${local.partition}:ecs:${local.region}:${local.account_id}"
+    sm  = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret"
+  }
+  kms_keys_arn         = "arn:${local.partition}:kms:${local.region}:${local.account_id}:key/*"
+  cluster_arn          = "${local.arn_prefix.ecs}:cluster/${local.cluster_name}"
+  worker_svc_name      = "${var.name_prefix}-worker"
+  worker_svc_arn       = "${local.arn_prefix.ecs}:service/${local.cluster_name}/${local.worker_svc_name}"
+  tasks_arn            = "${local.arn_prefix.ecs}:task/${local.cluster_name}/*"
+  app_secret_arn       = "${local.arn_prefix.sm}:${var.app_secret_name}-??????"
+  redis_secret_arn     = "${local.arn_prefix.sm}:${var.redis_auth_secret_name}-??????"
+  redis_url_secret_arn = "${local.arn_prefix.sm}:${var.redis_url_secret_name}-??????"
+  db_secret_arn        = "${local.arn_prefix.sm}:rds!db-*"
+  db_instance_arn      = "arn:${local.partition}:rds:${local.region}:${local.account_id}:db:${var.db_instance_identifier}"
+  ecr_repo_arns        = [for r in var.ecr_repository_names : "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${r}"]
+  dags_bucket_arn      = "arn:${local.partition}:s3:::${var.dags_bucket_name}"
+  logs_bucket_arn      = "arn:${local.partition}:s3:::${var.logs_bucket_name}"
+  efs_arn_pattern      = "arn:${local.partition}:elasticfilesystem:${local.region}:${local.account_id}:file-system/*"
+  efs_name_tag         = "${var.name_prefix}-efs"
+  scaler_namespace     = var.scaler.namespace
+  health_namespace     = "AirflowPlatform/Health"
+
+  airflow_components = ["api-server", "scheduler", "dag-processor", "triggerer", "worker"]
+  service_names      = concat(local.airflow_components, ["scaler", "healthcheck"])
+
+  log_group = { for s in local.service_names : s => "/ecs/${var.name_prefix}/${s}" }
+
+  # --- container pieces -------------------------------------------------------------------------------------------
+  shared_mount = "/opt/airflow/shared" # dagsync dest = <shared>/dags, state = <shared>/.dagsync-dags (outside dest)
+  dags_folder  = "${local.shared_mount}/dags"
+
+  health = {
+    startPeriod = var.health_check.start_period
+    interval    = var.health_check.interval
+    timeout     = var.health_check.timeout
+    retries     = var.health_check.retries
+  }
+
+  http_probe = "python -c \"import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=8)\""
+
+  airflow = {
+    "api-server" = {
+      command = ["api-server", "--port", "8080"]
+      port    = 8080
+      probe   = "${local.http_probe} http://127.0.0.1:8080/api/v2/monitor/health"
+    }
+    "scheduler" = {
+      command = ["scheduler"]
+      port    = null
+      # AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True (images/airflow/airflow.env) serves :8974/health.
+      probe = "${local.http_probe} http://127.0.0.1:8974/health"
+    }
+    "dag-processor" = {
+      command = ["dag-processor"]
+      port    = null
+      probe   = "airflow jobs check --job-type DagProcessorJob --local"
+    }
+    "triggerer" = {
+      command = ["triggerer"]
+      port    = null
+      probe   = "airflow jobs check --job-type TriggererJob --local"
+    }
+    "worker" = {
+      command = ["celery", "worker", "--concurrency", tostring(var.worker_concurrency)]
+      port    = null
+      probe   = "celery --app airflow.providers.celery.executors.celery_executor.app inspect ping -d celery@$HOSTNAME"
+    }
+  }
+
+  aws_env = { AWS_REGION = local.region, AWS_DEFAULT_REGION = local.region }
+
+  airflow_env = merge(local.aws_env, {
+    AIRFLOW_DB_HOST                          = var.db_address
+    AIRFLOW_DB_PORT                          = tostring(var.db_port)
+    AIRFLOW_DB_NAME                          = var.db_name
+    AIRFLOW_DB_SSLMODE                       = "require"
+    AIRFLOW_REDIS_HOST                       = var.redis_host
+    AIRFLOW_REDIS_PORT                       = tostring(var.redis_port)
+    AIRFLOW_REDIS_TLS                        = "true"
+    AIRFLOW__CORE__DAGS_FOLDER               = local.dags_folder
+    AIRFLOW__CORE__EXECUTION_API_SERVER_URL  = "${var.api_base_url}/execution/"
+    AIRFLOW__API__BASE_URL                   = var.api_base_url
+    AIRFLOW__CELERY__WORKER_CONCURRENCY      = tostring(var.worker_concurrency)
+    AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER = "s3://${var.logs_bucket_name}/${var.logs_prefix}"
+  })
+
+  db_secrets = {
+    USER     = "${var.db_master_secret_arn}:username::"
+    PASSWORD = "${var.db_master_secret_arn}:password::"
+  }
+
+  airflow_secrets = {
+    AIRFLOW_DB_USER               = local.db_secrets.USER
+    AIRFLOW_DB_PASSWORD           = local.db_secrets.PASSWORD
+    AIRFLOW_REDIS_PASSWORD        = var.redis_auth_secret_arn
+    AIRFLOW__API_AUTH__JWT_SECRET = "${var.app_secret_arn}:jwt_secret::"
+    AIRFLOW__API__SECRET_KEY      = "${var.app_secret_arn}:api_secret_key::"
+    AIRFLOW__CORE__FERNET_KEY     = "${var.app_secret_arn}:fernet_key::"
+  }
+
+  scaler_env = merge(local.aws_env, {
+    SCALER_APPLY              = var.scaling_mode == "scaler" ? "ecs" : "none"
+    SCALER_ECS_CLUSTER        = local.cluster_name
+    SCALER_ECS_SERVICE        = local.worker_svc_name
+    SCALER_DB_SECRET_ARN      = var.db_master_secret_arn
+    SCALER_DB_HOST            = var.db_address
+    SCALER_DB_PORT            = tostring(var.db_port)
+    SCALER_DB_NAME            = var.db_name
+    SCALER_QUEUES             = var.scaler.queues
+    SCALER_WORKER_CONCURRENCY = tostring(var.worker_concurrency)
+    SCALER_MIN_WORKERS        = tostring(var.scaler.min_workers)
+    SCALER_MAX_WORKERS        = tostring(var.scaler.max_workers)
+    SCALER_SCHEDULE           = var.scaler.schedule
+    SCALER_TIMEZONE           = var.scaler.timezone
+    SCALER_CW_NAMESPACE       = local.scaler_namespace
+    SCALER_CW_ENV             = var.env
+    SCALER_CW_SERVICE         = local.worker_svc_name
+    SCALER_METRICS_PORT       = "9102"
+  })
+
+  # Names follow services/healthcheck/config.py. The Postgres probe stays off: RDS rotates the managed master
+  # password, so no static URL can be injected; the api-server probe reports the metadatabase instead.
+  healthcheck_env = merge(local.aws_env, {
+    HEALTHCHECK_PORT               = "8000"
+    HEALTHCHECK_AIRFLOW_URL        = var.api_base_url
+    HEALTHCHECK_POSTGRES_ENABLED   = "false"
+    HEALTHCHECK_DAGSYNC_ENABLED    = local.efs ? "true" : "false"
+    HEALTHCHECK_DAGSYNC_STATE_DIRS = local.efs ? "${local.shared_mount}/.dagsync-dags" : ""
+    HEALTHCHECK_SCALER_ENABLED     = "false" # no service discovery for the scaler's task IP; the ECS probe covers it
+    HEALTHCHECK_ECS_ENABLED        = "true"
+    HEALTHCHECK_ECS_CLUSTER        = local.cluster_name
+    HEALTHCHECK_ECS_SERVICES       = join(",", [for s in local.service_names : "${var.name_prefix}-${s}"])
+    HEALTHCHECK_ECS_WORKER_SERVICE = local.worker_svc_name
+    HEALTHCHECK_ALARMS_ENABLED     = "true"
+    HEALTHCHECK_ALARMS_PREFIX      = "${var.name_prefix}-"
+    HEALTHCHECK_PUBLISH_ENABLED    = "true"
+    HEALTHCHECK_PUBLISH_NAMESPACE  = local.health_namespace
+    HEALTHCHECK_PUBLISH_ENV        = var.env
+  })
+
+  dagsync_container = {
+    name                   = "dagsync"
+    image                  = var.images.dagsync
+    essential              = false # a dead sidecar leaves the last good DAG set in place; the "sync stale" alarm fires
+    command                = var.dagsync_command
+    user                   = "50000"
+    readonlyRootFilesystem = true
+    environment = [for k, v in merge(local.aws_env, {
+      DAGSYNC_SOURCE       = "s3://${var.dags_bucket_name}/${var.dags_prefix}"
+      DAGSYNC_DEST         = local.dags_folder
+      DAGSYNC_METRICS_PORT = "9101"
+    }) : { name = k, value = v }]
+    portMappings = [{ containerPort = 9101, protocol = "tcp" }]
+    mountPoints  = [{ sourceVolume = "shared", containerPath = local.shared_mount, readOnly = false }]
+    healthCheck  = merge(local.health, { command = ["CMD", "dagsync", "check"] })
+  }
+}
+
+# --- cluster ------------------------------------------------------------------------------------------------------
+resource "aws_ecs_cluster" "this" {
+  name = local.cluster_name
+
+  setting {
+    name  = "containerInsights"
+    value = var.container_insights
+  }
+
+  tags = var.tags
+}
+
+resource "aws_ecs_cluster_capacity_providers" "this" {
+  cluster_name       = aws_ecs_cluster.this.name
+  capacity_providers = ["FARGATE", "FARGATE_SPOT"]
+
+  default_capacity_provider_strategy {
+    capacity_provider = "FARGATE"
+    weight            = 1
+  }
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  #checkov:skip=CKV_AWS_338: retention is a per-env variable (dev 30 days, prod 365); task logs live in S3 (docs/adr/0005-logging.md)
+  for_each = local.log_group
+
+  name              = each.value
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+# --- IAM: one execution role and one task role per service, trusted only by ECS tasks of this account ----------------
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["${local.arn_prefix.ecs}:*"]
+    }
+  }
+}
+
+locals {
+  needs_secrets = {
+    "api-server"    = ["app", "redis", "db"]
+    "scheduler"     = ["app", "redis", "db"]
+    "dag-processor" = ["app", "redis", "db"]
+    "triggerer"     = ["app", "redis", "db"]
+    "worker"        = ["app", "redis", "db"]
+    "scaler"        = ["redis_url"]
+    "healthcheck"   = ["redis_url"]
+  }
+  named_secret_arns = { app = local.app_secret_arn, redis = local.redis_secret_arn, redis_url = local.redis_url_secret_arn }
+
+  kms_via = { for svc in ["secretsmanager", "s3"] : svc => {
+    "ForAnyValue:StringEquals" = { "kms:ResourceAliases" = [var.kms_alias_name] }
+    StringEquals               = { "kms:ViaService" = "${svc}.${local.region}.amazonaws.com" }
+  } }
+
+  db_secret_condition = { StringEquals = { "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn" = local.db_instance_arn } }
+
+  execution_statements = { for s in local.service_names : s => concat(
+    [
+      { Sid = "EcrAuth", Effect = "Allow", Action = ["ecr:GetAuthorizationToken"], Resource = "*" },
+      { Sid = "EcrPull", Effect = "Allow", Action = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource = local.ecr_repo_arns },
+      { Sid = "Logs", Effect = "Allow", Action = ["logs:CreateLogStream", "logs:PutLogEvents"], Resource = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group[s]}:*"] },
+      { Sid = "NamedSecrets", Effect = "Allow", Action = ["secretsmanager:GetSecretValue"], Resource = [for k in local.needs_secrets[s] : local.named_secret_arns[k] if k != "db"] },
+      { Sid = "SecretsKey", Effect = "Allow", Action = ["kms:Decrypt"], Resource = local.kms_keys_arn, Condition = local.kms_via.secretsmanager },
+    ],
+    contains(local.needs_secrets[s], "db") ? [
+      { Sid = "DbMasterSecret", Effect = "Allow", Action = ["secretsmanager:GetSecretValue"], Resource = local.db_secret_arn, Condition = local.db_secret_condition },
+    ] : [],
+  ) }
+
+  airflow_task_statements = concat(
+    [
+      { Sid = "TaskLogsObjects", Effect = "Allow", Action = ["s3:GetObject", "s3:PutObject"], Resource = ["${local.logs_bucket_arn}/${var.logs_prefix}/*"] },
+      { Sid = "TaskLogsList", Effect = "Allow", Action = ["s3:ListBucket"], Resource = local.logs_bucket_arn, Condition = { StringLike = { "s3:prefix" = ["${var.logs_prefix}/*"] } } },
+      { Sid = "DagBundleObjects", Effect = "Allow", Action = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAttributes"], Resource = ["${local.dags_bucket_arn}/${var.dags_prefix}*"] },
+      { Sid = "DagBundleList", Effect = "Allow", Action = ["s3:ListBucket"], Resource = local.dags_bucket_arn, Condition = { StringLike = { "s3:prefix" = ["${var.dags_prefix}*"] } } },
+      { Sid = "BucketKey", Effect = "Allow", Action = ["kms:Decrypt", "kms:GenerateDataKey"], Resource = local.kms_keys_arn, Condition = local.kms_via.s3 },
+    ],
+    local.efs ? [
+      { Sid = "SharedDags", Effect = "Allow", Action = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"], Resource = local.efs_arn_pattern, Condition = { StringEquals = { "aws:ResourceTag/Name" = local.efs_name_tag } } },
+    ] : [],
+  )
+
+  task_statements = merge(
+    { for s in local.airflow_components : s => local.airflow_task_statements },
+    {
+      scaler = [
+        { Sid = "WorkerService", Effect = "Allow", Action = ["ecs:DescribeServices", "ecs:UpdateService"], Resource = local.worker_svc_arn },
+        { Sid = "ListWorkerTasks", Effect = "Allow", Action = ["ecs:ListTasks"], Resource = "${local.arn_prefix.ecs}:container-instance/${local.cluster_name}/*", Condition = { ArnEquals = { "ecs:cluster" = local.cluster_arn } } },
+        { Sid = "WorkerTaskProtection", Effect = "Allow", Action = ["ecs:DescribeTasks", "ecs:GetTaskProtection", "ecs:UpdateTaskProtection"], Resource = local.tasks_arn },
+        { Sid = "PublishMetrics", Effect = "Allow", Action = ["cloudwatch:PutMetricData"], Resource = "*", Condition = { StringEquals = { "cloudwatch:namespace" = local.scaler_namespace } } },
+        { Sid = "DbMasterSecret", Effect = "Allow", Action = ["secretsmanager:GetSecretValue"], Resource = local.db_secret_arn, Condition = local.db_secret_condition },
+        { Sid = "SecretsKey", Effect = "Allow", Action = ["kms:Decrypt"], Resource = local.kms_keys_arn, Condition = local.kms_via.secretsmanager },
+      ]
+      healthcheck = concat(
+        [
+          { Sid = "ServiceCounts", Effect = "Allow", Action = ["ecs:DescribeServices"], Resource = "${local.arn_prefix.ecs}:service/${local.cluster_name}/*" },
+          { Sid = "AlarmStates", Effect = "Allow", Action = ["cloudwatch:DescribeAlarms"], Resource = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name_prefix}-*" },
+          { Sid = "PublishHealth", Effect = "Allow", Action = ["cloudwatch:PutMetricData"], Resource = "*", Condition = { StringEquals = { "cloudwatch:namespace" = local.health_namespace } } },
+        ],
+        local.efs ? [
+          { Sid = "ReadSyncStatus", Effect = "Allow", Action = ["elasticfilesystem:ClientMount"], Resource = local.efs_arn_pattern, Condition = { StringEquals = { "aws:ResourceTag/Name" = local.efs_name_tag } } },
+        ] : [],
+      )
+    },
+  )
+}
+
+resource "aws_iam_role" "execution" {
+  for_each = toset(local.service_names)
+
+  name               = "${var.name_prefix}-${each.key}-exec"
+  description        = "ECS execution role of ${each.key}: pull images, write its log group, read its secrets"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "execution" {
+  for_each = toset(local.service_names)
+
+  name   = "execution"
+  role   = aws_iam_role.execution[each.key].id
+  policy = jsonencode({ Version = "2012-10-17", Statement = local.execution_statements[each.key] })
+}
+
+resource "aws_iam_role" "task" {
+  for_each = toset(local.service_names)
+
+  name               = "${var.name_prefix}-${each.key}-task"
+  description        = "ECS task role of ${each.key}: only the AWS APIs it calls"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "task" {
+  for_each = toset(local.service_names)
+
+  name   = "task"
+  role   = aws_iam_role.task[each.key].id
+  policy = jsonencode({ Version = "2012-10-17", Statement = local.task_statements[each.key] })
+}
+
+# --- task definitions -------------------------------------------------------------------------------------------------
+locals {
+  log_config = { for s in local.service_names : s => {
+    logDriver = "awslogs"
+    options = {
+      "awslogs-group"         = local.log_group[s]
+      "awslogs-region"        = local.region
+      "awslogs-stream-prefix" = s
+    }
+  } }
+
+  airflow_containers = { for s in local.airflow_components : s => [
+    merge(local.dagsync_container, {
+      logConfiguration = merge(local.log_config[s], { options = merge(local.log_config[s].options, { "awslogs-stream-prefix" = "dagsync" }) })
+    }),
+    {
+      name         = s
+      image        = var.images.airflow
+      essential    = true
+      command      = local.airflow[s].command
+      user         = "50000"
+      stopTimeout  = s == "worker" ? var.worker_stop_timeout : 60
+      portMappings = local.airflow[s].port == null ? [] : [{ containerPort = local.airflow[s].port, protocol = "tcp" }]
+      environment  = [for k, v in merge(local.airflow_env, lookup(var.extra_environment, s, {})) : { name = k, value = v }]
+      secrets      = [for k, v in local.airflow_secrets : { name = k, valueFrom = v }]
+      mountPoints = concat(
+        [{ sourceVolume = "shared", containerPath = local.shared_mount, readOnly = true }],
+        local.efs ? [{ sourceVolume = "plugins", containerPath = "/opt/airflow/plugins", readOnly = true }] : [],
+      )
+      dependsOn        = [{ containerName = "dagsync", condition = "HEALTHY" }]
+      healthCheck      = merge(local.health, { command = ["CMD-SHELL", "${local.airflow[s].probe} || exit 1"] })
+      logConfiguration = local.log_config[s]
+    },
+  ] }
+
+  service_containers = {
+    scaler = [{
+      name                   = "scaler"
+      image                  = var.images.services
+      essential              = true
+      command                = ["scaler", "run"]
+      readonlyRootFilesystem = true
+      portMappings           = [{ containerPort = 9102, protocol = "tcp" }]
+      environment            = [for k, v in merge(local.scaler_env, lookup(var.extra_environment, "scaler", {})) : { name = k, value = v }]
+      secrets                = [{ name = "SCALER_REDIS_URL", valueFrom = var.redis_url_secret_arn }]
+      healthCheck            = merge(local.health, { command = ["CMD-SHELL", "${local.http_probe} http://127.0.0.1:9102/metrics || exit 1"] })
+      logConfiguration       = local.log_config["scaler"]
+    }]
+    healthcheck = [{
+      name                   = "healthcheck"
+      image                  = var.images.services
+      essential              = true
+      command                = ["healthcheck", "serve", "--host", "0.0.0.0", "--port", "8000"]
+      readonlyRootFilesystem = true
+      portMappings           = [{ containerPort = 8000, protocol = "tcp" }]
+      environment            = [for k, v in merge(local.healthcheck_env, lookup(var.extra_environment, "healthcheck", {})) : { name = k, value = v }]
+      secrets                = [{ name = "HEALTHCHECK_REDIS_URL", valueFrom = var.redis_url_secret_arn }]
+      mountPoints            = local.efs ? [{ sourceVolume = "shared", containerPath = local.shared_mount, readOnly = true }] : []
+      healthCheck            = merge(local.health, { command = ["CMD-SHELL", "${local.http_probe} http://127.0.0.1:8000/health || exit 1"] })
+      logConfiguration       = local.log_config["healthcheck"]
+    }]
+  }
+
+  containers = merge(local.airflow_containers, local.service_containers)
+}
+
+resource "aws_ecs_task_definition" "this" {
+  #checkov:skip=CKV_AWS_336: the Airflow containers write to their home (pid files, generated config); dagsync, scaler and healthcheck run read-only
+  for_each = toset(local.service_names)
+
+  family                   = "${var.name_prefix}-${each.key}"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = tostring(var.sizes[each.key].cpu)
+  memory                   = tostring(var.sizes[each.key].memory)
+  execution_role_arn       = aws_iam_role.execution[each.key].arn
+  task_role_arn            = aws_iam_role.task[each.key].arn
+  container_definitions    = jsonencode(local.containers[each.key])
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  # Shared DAG folder: the EFS "dags" access point, or a task-local volume (dags_storage = "ephemeral").
+  dynamic "volume" {
+    for_each = contains(local.airflow_components, each.key) || (each.key == "healthcheck" && local.efs) ? ["shared"] : []
+    content {
+      name = "shared"
+
+      dynamic "efs_volume_configuration" {
+        for_each = local.efs ? [1] : []
+        content {
+          file_system_id     = var.efs_file_system_id
+          transit_encryption = "ENABLED"
+          authorization_config {
+            access_point_id = var.efs_access_point_ids["dags"]
+            iam             = "ENABLED"
+          }
+        }
+      }
+    }
+  }
+
+  dynamic "volume" {
+    for_each = contains(local.airflow_components, each.key) && local.efs ? ["plugins"] : []
+    content {
+      name = "plugins"
+      efs_volume_configuration {
+        file_system_id     = var.efs_file_system_id
+        transit_encryption = "ENABLED"
+        authorization_config {
+          access_point_id = var.efs_access_point_ids["plugins"]
+          iam             = "ENABLED"
+        }
+      }
+    }
+  }
+
+  tags = var.tags
+}
+
+# --- services ------------------------------------------------------------------------------------------------------
+locals {
+  lb_target = {
+    "api-server"  = { arn = var.api_target_group_arn, port = 8080 }
+    "healthcheck" = { arn = var.healthcheck_target_group_arn, port = 8000 }
+  }
+  fixed_services = [for s in local.service_names : s if s != "worker"]
+}
+
+resource "aws_ecs_service" "this" {
+  for_each = toset(local.fixed_services)
+
+  name                               = "${var.name_prefix}-${each.key}"
+  cluster                            = aws_ecs_cluster.this.arn
+  task_definition                    = aws_ecs_task_definition.this[each.key].arn
+  desired_count                      = var.sizes[each.key].desired_count
+  platform_version                   = "LATEST"
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+  health_check_grace_period_seconds  = contains(keys(local.lb_target), each.key) ? 180 : null
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+
+  capacity_provider_strategy {
+    capacity_provider = "FARGATE"
+    weight            = 1
+  }
+
+  network_configuration {
+    subnets          = var.subnet_ids
+    security_groups  = [var.tasks_security_group_id]
+    assign_public_ip = false
+  }
+
+  dynamic "load_balancer" {
+    for_each = contains(keys(local.lb_target), each.key) ? [local.lb_target[each.key]] : []
+    content {
+      target_group_arn = load_balancer.value.arn
+      container_name   = each.key
+      container_port   = load_balancer.value.port
+    }
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  depends_on = [aws_ecs_cluster_capacity_providers.this, aws_iam_role_policy.execution, aws_iam_role_policy.task]
+
+  tags = var.tags
+}
+
+# Workers: desired count belongs to the scaler (or AAS) after create, see docs/adr/0002-scaling.md.
+resource "aws_ecs_service" "worker" {
+  name                               = local.worker_svc_name
+  cluster                            = aws_ecs_cluster.this.arn
+  task_definition                    = aws_ecs_task_definition.this["worker"].arn
+  desired_count                      = var.sizes["worker"].desired_count
+  platform_version                   = "LATEST"
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+
+  capacity_provider_strategy {
+    capacity_provider = "FARGATE"
+    base              = 0
+    weight            = 1
+  }
+
+  dynamic "capacity_provider_strategy" {
+    for_each = var.worker_fargate_spot_weight > 0 ? [1] : []
+    content {
+      capacity_provider = "FARGATE_SPOT"
+      weight            = var.worker_fargate_spot_weight
+    }
+  }
+
+  network_configuration {
+    subnets          = var.subnet_ids
+    security_groups  = [var.tasks_security_group_id]
+    assign_public_ip = false
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  lifecycle {
+    ignore_changes = [desired_count]
+  }
+
+  depends_on = [aws_ecs_cluster_capacity_providers.this, aws_iam_role_policy.execution, aws_iam_role_policy.task]
+
+  tags = var.tags
+}

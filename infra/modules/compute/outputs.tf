@@ -1,0 +1,49 @@
+output "cluster_name" {
+  description = "Name of the ECS cluster."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "cluster_arn" {
+  description = "ARN of the ECS cluster."
+  value       = aws_ecs_cluster.this.arn
+}
+
+output "service_names" {
+  description = "ECS service names by component."
+  value       = merge({ for k, s in aws_ecs_service.this : k => s.name }, { worker = aws_ecs_service.worker.name })
+}
+
+output "worker_service_name" {
+  description = "Name of the Celery worker service (the scaler's target)."
+  value       = aws_ecs_service.worker.name
+}
+
+output "log_group_names" {
+  description = "CloudWatch log group per service."
+  value       = { for k, g in aws_cloudwatch_log_group.this : k => g.name }
+}
+
+output "airflow_log_group_names" {
+  description = "Log groups of the Airflow services (each also carries its dagsync sidecar's stream)."
+  value       = [for s in local.airflow_components : aws_cloudwatch_log_group.this[s].name]
+}
+
+output "task_definition_arns" {
+  description = "Task definition ARNs by service."
+  value       = { for k, t in aws_ecs_task_definition.this : k => t.arn }
+}
+
+output "task_role_arns" {
+  description = "Task role ARNs by service."
+  value       = { for k, r in aws_iam_role.task : k => r.arn }
+}
+
+output "execution_role_arns" {
+  description = "Execution role ARNs by service."
+  value       = { for k, r in aws_iam_role.execution : k => r.arn }
+}
+
+output "scaler_namespace" {
+  description = "CloudWatch namespace of the scaler's metrics."
+  value       = local.scaler_namespace
+}

@@ -1,0 +1,286 @@
+variable "name_prefix" {
+  description = "Name prefix for every resource: <org>-airflow-<env>."
+  type        = string
+}
+
+variable "env" {
+  description = "Environment name (dev, prod): the scaler's CloudWatch `env` dimension."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets of the tasks."
+  type        = list(string)
+}
+
+variable "tasks_security_group_id" {
+  description = "Security group of every task."
+  type        = string
+}
+
+variable "images" {
+  description = "Container image URIs: airflow, dagsync and services (scaler + healthcheck)."
+  type = object({
+    airflow  = string
+    dagsync  = string
+    services = string
+  })
+}
+
+variable "ecr_repository_names" {
+  description = "ECR repositories the execution roles may pull from (same account and region)."
+  type        = list(string)
+}
+
+variable "kms_key_arn" {
+  description = "Customer-managed key (log group encryption)."
+  type        = string
+}
+
+variable "kms_alias_name" {
+  description = "Alias of the customer-managed key; IAM policies scope KMS use by it (known at plan time)."
+  type        = string
+}
+
+variable "app_secret_name" {
+  description = "Name of the Airflow keys secret (jwt_secret, api_secret_key, fernet_key)."
+  type        = string
+}
+
+variable "app_secret_arn" {
+  description = "ARN of the Airflow keys secret."
+  type        = string
+}
+
+variable "redis_auth_secret_name" {
+  description = "Name of the Redis AUTH token secret."
+  type        = string
+}
+
+variable "redis_auth_secret_arn" {
+  description = "ARN of the Redis AUTH token secret."
+  type        = string
+}
+
+variable "redis_url_secret_name" {
+  description = "Name of the secret holding the full rediss:// broker URL (scaler, healthcheck)."
+  type        = string
+}
+
+variable "redis_url_secret_arn" {
+  description = "ARN of the secret holding the full rediss:// broker URL."
+  type        = string
+}
+
+variable "db_instance_identifier" {
+  description = "RDS instance identifier (scopes the RDS-managed master secret in IAM)."
+  type        = string
+}
+
+variable "db_master_secret_arn" {
+  description = "ARN of the RDS-managed master secret (JSON: username, password)."
+  type        = string
+}
+
+variable "db_address" {
+  description = "RDS endpoint host."
+  type        = string
+}
+
+variable "db_port" {
+  description = "RDS port."
+  type        = number
+  default     = 5432
+}
+
+variable "db_name" {
+  description = "Metadata database name."
+  type        = string
+}
+
+variable "redis_host" {
+  description = "Redis primary endpoint."
+  type        = string
+}
+
+variable "redis_port" {
+  description = "Redis port."
+  type        = number
+  default     = 6379
+}
+
+variable "dags_bucket_name" {
+  description = "S3 bucket holding the DAG bundle (dagsync source)."
+  type        = string
+}
+
+variable "dags_prefix" {
+  description = "Key prefix of the DAG bundle in the DAGs bucket (no leading slash, trailing slash)."
+  type        = string
+  default     = "dags/"
+}
+
+variable "logs_bucket_name" {
+  description = "S3 bucket of the Airflow task logs."
+  type        = string
+}
+
+variable "logs_prefix" {
+  description = "Key prefix of the task logs."
+  type        = string
+  default     = "task-logs"
+}
+
+variable "dags_storage" {
+  description = "Where dagsync publishes DAGs: \"efs\" (shared access point, default) or \"ephemeral\" (task-local volume). See docs/adr/0009-dags-storage-efs-vs-ephemeral.md."
+  type        = string
+  default     = "efs"
+
+  validation {
+    condition     = contains(["efs", "ephemeral"], var.dags_storage)
+    error_message = "dags_storage must be \"efs\" or \"ephemeral\"."
+  }
+}
+
+variable "efs_file_system_id" {
+  description = "EFS file system (dags_storage = \"efs\")."
+  type        = string
+  default     = null
+}
+
+variable "efs_access_point_ids" {
+  description = "EFS access points by name: dags, plugins (dags_storage = \"efs\")."
+  type        = map(string)
+  default     = {}
+}
+
+variable "api_target_group_arn" {
+  description = "ALB target group of the api-server."
+  type        = string
+}
+
+variable "healthcheck_target_group_arn" {
+  description = "ALB target group of the healthcheck service."
+  type        = string
+}
+
+variable "api_base_url" {
+  description = "Base URL of the api-server as workers and clients reach it (through the internal ALB)."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Retention of the service log groups (CloudWatch), in days."
+  type        = number
+  default     = 30
+}
+
+variable "container_insights" {
+  description = "ECS Container Insights: enabled or enhanced."
+  type        = string
+  default     = "enabled"
+}
+
+variable "sizes" {
+  description = "Fargate cpu/memory and desired count per service (worker desired count is owned by the scaler after create)."
+  type = map(object({
+    cpu           = number
+    memory        = number
+    desired_count = number
+  }))
+  default = {
+    "api-server"    = { cpu = 1024, memory = 2048, desired_count = 1 }
+    "scheduler"     = { cpu = 1024, memory = 2048, desired_count = 1 }
+    "dag-processor" = { cpu = 1024, memory = 2048, desired_count = 1 }
+    "triggerer"     = { cpu = 512, memory = 1024, desired_count = 1 }
+    "worker"        = { cpu = 2048, memory = 4096, desired_count = 1 }
+    "scaler"        = { cpu = 256, memory = 512, desired_count = 1 }
+    "healthcheck"   = { cpu = 256, memory = 512, desired_count = 1 }
+  }
+}
+
+variable "worker_concurrency" {
+  description = "Celery worker concurrency (also the scaler's SCALER_WORKER_CONCURRENCY)."
+  type        = number
+  default     = 8
+}
+
+variable "worker_fargate_spot_weight" {
+  description = "Weight of FARGATE_SPOT in the workers' capacity provider strategy (0 = on-demand only)."
+  type        = number
+  default     = 0
+}
+
+variable "health_check" {
+  description = "Container health check timings (ECS)."
+  type = object({
+    start_period = number
+    interval     = number
+    timeout      = number
+    retries      = number
+  })
+  default = {
+    start_period = 120
+    interval     = 30
+    timeout      = 10
+    retries      = 5
+  }
+
+  validation {
+    condition     = var.health_check.start_period >= 120 && var.health_check.interval >= 30 && var.health_check.retries >= 5
+    error_message = "health_check below the floors: start_period >= 120, interval >= 30, retries >= 5."
+  }
+}
+
+variable "worker_stop_timeout" {
+  description = "Seconds a worker gets between SIGTERM and SIGKILL (Fargate maximum 120)."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.worker_stop_timeout >= 2 && var.worker_stop_timeout <= 120
+    error_message = "worker_stop_timeout must be within 2..120 (Fargate's limit)."
+  }
+}
+
+variable "scaling_mode" {
+  description = "Who owns the workers' desired count: \"scaler\" (SCALER_APPLY=ecs, ADR 0002 default) or \"aas\" (scaler publishes only, Application Auto Scaling applies)."
+  type        = string
+  default     = "scaler"
+
+  validation {
+    condition     = contains(["scaler", "aas"], var.scaling_mode)
+    error_message = "scaling_mode must be \"scaler\" or \"aas\"."
+  }
+}
+
+variable "scaler" {
+  description = "Scaler settings (docs/adr/0002-scaling.md)."
+  type = object({
+    namespace   = optional(string, "Airflow/Scaler")
+    queues      = optional(string, "default")
+    min_workers = optional(number, 0)
+    max_workers = optional(number, 10)
+    schedule    = optional(string, "")
+    timezone    = optional(string, "UTC")
+  })
+  default = {}
+}
+
+variable "dagsync_command" {
+  description = "Command of the dagsync sidecar (the image's entrypoint is `dagsync`)."
+  type        = list(string)
+  default     = ["run"]
+}
+
+variable "extra_environment" {
+  description = "Extra plain (non-secret) environment per service name, merged over the defaults."
+  type        = map(map(string))
+  default     = {}
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}

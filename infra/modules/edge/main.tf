@@ -1,0 +1,213 @@
+# Internal ALB: HTTPS only (HTTP redirects), optional OIDC/SSO in front of the UI, /status to the health aggregator.
+# See docs/adr/0006-secrets-and-sso.md.
+locals {
+  oidc_on = var.oidc != null
+  # Machine paths skip OIDC: workers call the execution API with their own JWT; probes need no login.
+  machine_paths = ["/execution/*", "/api/v2/monitor/health", "/api/v2/version"]
+}
+
+resource "aws_security_group" "alb" {
+  name        = "${var.name_prefix}-alb"
+  description = "Internal ALB: HTTPS/HTTP from allowed CIDRs"
+  vpc_id      = var.vpc_id
+  tags        = merge(var.tags, { Name = "${var.name_prefix}-alb" })
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb" {
+  for_each = { for pair in setproduct(var.allowed_cidrs, [80, 443]) : "${pair[0]}-${pair[1]}" => { cidr = pair[0], port = pair[1] } }
+
+  security_group_id = aws_security_group.alb.id
+  description       = "Port ${each.value.port} from ${each.value.cidr}"
+  ip_protocol       = "tcp"
+  from_port         = each.value.port
+  to_port           = each.value.port
+  cidr_ipv4         = each.value.cidr
+}
+
+resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
+  for_each = { api = var.api_port, healthcheck = var.healthcheck_port }
+
+  security_group_id            = aws_security_group.alb.id
+  description                  = "To the ${each.key} tasks"
+  ip_protocol                  = "tcp"
+  from_port                    = each.value
+  to_port                      = each.value
+  referenced_security_group_id = var.tasks_security_group_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "tasks_from_alb" {
+  for_each = { api = var.api_port, healthcheck = var.healthcheck_port }
+
+  security_group_id            = var.tasks_security_group_id
+  description                  = "From the ALB to ${each.key}"
+  ip_protocol                  = "tcp"
+  from_port                    = each.value
+  to_port                      = each.value
+  referenced_security_group_id = aws_security_group.alb.id
+}
+
+resource "aws_lb" "this" {
+  #checkov:skip=CKV_AWS_91: ALB access logs need an SSE-S3 bucket and every bucket here is SSE-KMS; request metrics and alarms cover the ALB
+  #checkov:skip=CKV2_AWS_28: internal ALB, reachable only from allowed private CIDRs; no internet exposure for a WAF to filter
+  name                       = "${var.name_prefix}-alb"
+  internal                   = true
+  load_balancer_type         = "application"
+  security_groups            = [aws_security_group.alb.id]
+  subnets                    = var.subnet_ids
+  idle_timeout               = var.idle_timeout
+  drop_invalid_header_fields = true
+  enable_deletion_protection = var.deletion_protection
+
+  tags = merge(var.tags, { Name = "${var.name_prefix}-alb" })
+}
+
+resource "aws_lb_target_group" "api" {
+  name                 = "${var.name_prefix}-api"
+  port                 = var.api_port
+  protocol             = "HTTP"
+  target_type          = "ip"
+  vpc_id               = var.vpc_id
+  deregistration_delay = 30
+
+  health_check {
+    path                = var.api_health_path
+    matcher             = "200"
+    interval            = var.target_health.interval
+    timeout             = var.target_health.timeout
+    healthy_threshold   = var.target_health.healthy_threshold
+    unhealthy_threshold = var.target_health.unhealthy_threshold
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lb_target_group" "healthcheck" {
+  name                 = "${var.name_prefix}-hc"
+  port                 = var.healthcheck_port
+  protocol             = "HTTP"
+  target_type          = "ip"
+  vpc_id               = var.vpc_id
+  deregistration_delay = 30
+
+  health_check {
+    path                = var.healthcheck_health_path
+    matcher             = "200"
+    interval            = var.target_health.interval
+    timeout             = var.target_health.timeout
+    healthy_threshold   = var.target_health.healthy_threshold
+    unhealthy_threshold = var.target_health.unhealthy_threshold
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lb_listener" "http" {
+  load_balancer_arn = aws_lb.this.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type = "redirect"
+    redirect {
+      port        = "443"
+      protocol    = "HTTPS"
+      status_code = "HTTP_301"
+    }
+  }
+
+  tags = var.tags
+}
+
+data "aws_secretsmanager_secret_version" "oidc" {
+  count     = local.oidc_on ? 1 : 0
+  secret_id = var.oidc.client_secret_arn
+}
+
+resource "aws_lb_listener" "https" {
+  load_balancer_arn = aws_lb.this.arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = var.ssl_policy
+  certificate_arn   = var.certificate_arn
+
+  dynamic "default_action" {
+    for_each = local.oidc_on ? [1] : []
+    content {
+      type  = "authenticate-oidc"
+      order = 1
+      authenticate_oidc {
+        issuer                 = var.oidc.issuer
+        authorization_endpoint = var.oidc.authorization_endpoint
+        token_endpoint         = var.oidc.token_endpoint
+        user_info_endpoint     = var.oidc.user_info_endpoint
+        client_id              = var.oidc.client_id
+        client_secret          = data.aws_secretsmanager_secret_version.oidc[0].secret_string
+        scope                  = var.oidc.scope
+        session_timeout        = var.oidc.session_timeout
+      }
+    }
+  }
+
+  default_action {
+    type             = "forward"
+    order            = local.oidc_on ? 2 : 1
+    target_group_arn = aws_lb_target_group.api.arn
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lb_listener_rule" "machine" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 10
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.api.arn
+  }
+
+  condition {
+    path_pattern {
+      values = local.machine_paths
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lb_listener_rule" "status" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 20
+
+  dynamic "action" {
+    for_each = local.oidc_on ? [1] : []
+    content {
+      type  = "authenticate-oidc"
+      order = 1
+      authenticate_oidc {
+        issuer                 = var.oidc.issuer
+        authorization_endpoint = var.oidc.authorization_endpoint
+        token_endpoint         = var.oidc.token_endpoint
+        user_info_endpoint     = var.oidc.user_info_endpoint
+        client_id              = var.oidc.client_id
+        client_secret          = data.aws_secretsmanager_secret_version.oidc[0].secret_string
+        scope                  = var.oidc.scope
+        session_timeout        = var.oidc.session_timeout
+      }
+    }
+  }
+
+  action {
+    type             = "forward"
+    order            = local.oidc_on ? 2 : 1
+    target_group_arn = aws_lb_target_group.healthcheck.arn
+  }
+
+  condition {
+    path_pattern {
+      values = ["/status", "/status/*"]
+    }
+  }
+
+  tags = var.tags
+}

@@ -1,0 +1,459 @@
+# Dashboard, alarms, the NAT/IGW tripwire, cost guards and audit. Alarms notify one CMK-encrypted SNS topic.
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  region     = data.aws_region.current.name
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  actions    = [aws_sns_topic.alarms.arn]
+
+  scaler_dims = { env = var.env, service = var.worker_service_name }
+  redis_nodes = [for i in range(var.redis_num_cache_clusters) : format("%s-%03d", var.redis_replication_group_id, i + 1)]
+}
+
+# --- notifications ------------------------------------------------------------------------------------------------
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name_prefix}-alarms"
+  kms_master_key_id = var.kms_key_arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "alarms_topic" {
+  statement {
+    sid     = "AwsServicesPublish"
+    actions = ["sns:Publish"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"]
+    }
+    resources = [aws_sns_topic.alarms.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  arn    = aws_sns_topic.alarms.arn
+  policy = data.aws_iam_policy_document.alarms_topic.json
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each = toset(var.alarm_emails)
+
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+# --- DAG sync freshness: dagsync logs one JSON "cycle" event per sync (services/dagsync/sync.py) -----------------------
+resource "aws_cloudwatch_log_metric_filter" "dagsync_ok" {
+  for_each = toset(var.airflow_log_group_names)
+
+  name           = "${var.name_prefix}-dagsync-ok-${replace(basename(each.value), "/", "-")}"
+  log_group_name = each.value
+  pattern        = "{ $.event = \"cycle\" && $.ok IS TRUE }"
+
+  metric_transformation {
+    name      = "SyncSuccess"
+    namespace = var.dagsync_namespace
+    value     = "1"
+    unit      = "Count"
+  }
+}
+
+resource "aws_cloudwatch_log_metric_filter" "dagsync_failed" {
+  for_each = toset(var.airflow_log_group_names)
+
+  name           = "${var.name_prefix}-dagsync-failed-${replace(basename(each.value), "/", "-")}"
+  log_group_name = each.value
+  pattern        = "{ $.event = \"cycle\" && $.ok IS FALSE }"
+
+  metric_transformation {
+    name      = "SyncFailure"
+    namespace = var.dagsync_namespace
+    value     = "1"
+    unit      = "Count"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "sync_stale" {
+  alarm_name          = "${var.name_prefix}-dagsync-stale"
+  alarm_description   = "No DAG sync cycle succeeded in ${var.sync_stale_minutes} minutes: Airflow runs stale DAGs"
+  namespace           = var.dagsync_namespace
+  metric_name         = "SyncSuccess"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = ceil(var.sync_stale_minutes / 5)
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+# --- ECS ----------------------------------------------------------------------------------------------------------
+resource "aws_cloudwatch_metric_alarm" "scheduler_down" {
+  alarm_name          = "${var.name_prefix}-scheduler-down"
+  alarm_description   = "No running scheduler task for 3 minutes"
+  namespace           = "ECS/ContainerInsights"
+  metric_name         = "RunningTaskCount"
+  dimensions          = { ClusterName = var.cluster_name, ServiceName = var.service_names["scheduler"] }
+  statistic           = "Minimum"
+  period              = 60
+  evaluation_periods  = 3
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "running_below_desired" {
+  for_each = var.service_names
+
+  alarm_name          = "${var.name_prefix}-${each.key}-running-below-desired"
+  alarm_description   = "${each.key}: fewer tasks running than desired for 10 minutes"
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 10
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  metric_query {
+    id          = "shortfall"
+    expression  = "desired - running"
+    label       = "desired - running"
+    return_data = true
+  }
+
+  metric_query {
+    id = "desired"
+    metric {
+      namespace   = "ECS/ContainerInsights"
+      metric_name = "DesiredTaskCount"
+      dimensions  = { ClusterName = var.cluster_name, ServiceName = each.value }
+      stat        = "Maximum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "running"
+    metric {
+      namespace   = "ECS/ContainerInsights"
+      metric_name = "RunningTaskCount"
+      dimensions  = { ClusterName = var.cluster_name, ServiceName = each.value }
+      stat        = "Maximum"
+      period      = 60
+    }
+  }
+
+  tags = var.tags
+}
+
+# --- queue and scaler (docs/adr/0002-scaling.md) ---------------------------------------------------------------------
+resource "aws_cloudwatch_metric_alarm" "backlog_high" {
+  alarm_name          = "${var.name_prefix}-backlog-high"
+  alarm_description   = "More than ${var.backlog_threshold} queued task instances for 15 minutes"
+  namespace           = var.scaler_namespace
+  metric_name         = "QueuedTasks"
+  dimensions          = local.scaler_dims
+  statistic           = "Average"
+  period              = 300
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.backlog_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "scaler_errors" {
+  alarm_name          = "${var.name_prefix}-scaler-errors"
+  alarm_description   = "The scaler failed to measure for 3 minutes (it holds the previous desired count)"
+  namespace           = var.scaler_namespace
+  metric_name         = "ScalerErrors"
+  dimensions          = local.scaler_dims
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "scaler_down" {
+  alarm_name          = "${var.name_prefix}-scaler-down"
+  alarm_description   = "No DesiredWorkers datapoint for 5 minutes: the scaler is down (workers keep their count)"
+  namespace           = var.scaler_namespace
+  metric_name         = "DesiredWorkers"
+  dimensions          = local.scaler_dims
+  statistic           = "SampleCount"
+  period              = 60
+  evaluation_periods  = 5
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+# --- RDS ----------------------------------------------------------------------------------------------------------
+locals {
+  rds_alarms = {
+    cpu-high        = { metric = "CPUUtilization", stat = "Average", op = "GreaterThanThreshold", threshold = 80, desc = "RDS CPU above 80% for 15 minutes" }
+    storage-low     = { metric = "FreeStorageSpace", stat = "Minimum", op = "LessThanThreshold", threshold = 2147483648, desc = "RDS free storage below 2 GiB" }
+    memory-low      = { metric = "FreeableMemory", stat = "Minimum", op = "LessThanThreshold", threshold = 268435456, desc = "RDS freeable memory below 256 MiB" }
+    connections-max = { metric = "DatabaseConnections", stat = "Maximum", op = "GreaterThanThreshold", threshold = 300, desc = "RDS connections above 300" }
+  }
+  redis_alarms = {
+    cpu-high    = { metric = "EngineCPUUtilization", threshold = 80, desc = "Redis engine CPU above 80% for 15 minutes" }
+    memory-high = { metric = "DatabaseMemoryUsagePercentage", threshold = 80, desc = "Redis memory above 80%: the broker may evict or refuse" }
+  }
+  redis_alarm_pairs = { for p in setproduct(local.redis_nodes, keys(local.redis_alarms)) : "${p[0]}-${p[1]}" => { node = p[0], kind = p[1] } }
+}
+
+resource "aws_cloudwatch_metric_alarm" "rds" {
+  for_each = local.rds_alarms
+
+  alarm_name          = "${var.name_prefix}-rds-${each.key}"
+  alarm_description   = each.value.desc
+  namespace           = "AWS/RDS"
+  metric_name         = each.value.metric
+  dimensions          = { DBInstanceIdentifier = var.db_instance_identifier }
+  statistic           = each.value.stat
+  period              = 300
+  evaluation_periods  = 3
+  comparison_operator = each.value.op
+  threshold           = each.value.threshold
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "redis" {
+  for_each = local.redis_alarm_pairs
+
+  alarm_name          = "${var.name_prefix}-redis-${each.key}"
+  alarm_description   = "${local.redis_alarms[each.value.kind].desc} (${each.value.node})"
+  namespace           = "AWS/ElastiCache"
+  metric_name         = local.redis_alarms[each.value.kind].metric
+  dimensions          = { CacheClusterId = each.value.node }
+  statistic           = "Average"
+  period              = 300
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.redis_alarms[each.value.kind].threshold
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+# --- ALB ----------------------------------------------------------------------------------------------------------
+resource "aws_cloudwatch_metric_alarm" "alb_5xx" {
+  for_each = { elb = "HTTPCode_ELB_5XX_Count", target = "HTTPCode_Target_5XX_Count" }
+
+  alarm_name          = "${var.name_prefix}-alb-${each.key}-5xx"
+  alarm_description   = "More than 10 ${each.value} in 5 minutes"
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = each.value
+  dimensions          = { LoadBalancer = var.alb_arn_suffix }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 10
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "api_unhealthy" {
+  alarm_name          = "${var.name_prefix}-api-unhealthy-targets"
+  alarm_description   = "api-server targets failing the ALB health check for 5 minutes"
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "UnHealthyHostCount"
+  dimensions          = { LoadBalancer = var.alb_arn_suffix, TargetGroup = var.api_target_group_arn_suffix }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 5
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+# --- cost guards: endpoint traffic, budget; tripwire on NAT/IGW creation --------------------------------------------------
+resource "aws_cloudwatch_metric_alarm" "endpoint_bytes" {
+  for_each = var.interface_endpoint_ids
+
+  alarm_name          = "${var.name_prefix}-vpce-${replace(each.key, ".", "-")}-bytes-high"
+  alarm_description   = "Interface endpoint ${each.key} processed more than ${var.endpoint_bytes_threshold} bytes in an hour (data-processing cost)"
+  namespace           = "AWS/PrivateLinkEndpoints"
+  metric_name         = "BytesProcessed"
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.endpoint_bytes_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  dimensions = {
+    "VPC Id"          = var.vpc_id
+    "VPC Endpoint Id" = each.value
+    "Endpoint Type"   = "Interface"
+    "Service Name"    = "com.amazonaws.${local.region}.${each.key}"
+  }
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_rule" "nat_igw" {
+  name        = "${var.name_prefix}-nat-igw-created"
+  description = "Tripwire: someone created a NAT or internet gateway (the platform is NAT-free, docs/adr/0003-nat-free-vpc-endpoints.md)"
+  event_pattern = jsonencode({
+    source        = ["aws.ec2"]
+    "detail-type" = ["AWS API Call via CloudTrail"]
+    detail = {
+      eventSource = ["ec2.amazonaws.com"]
+      eventName   = ["CreateNatGateway", "CreateInternetGateway", "AttachInternetGateway"]
+    }
+  })
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "nat_igw" {
+  rule      = aws_cloudwatch_event_rule.nat_igw.name
+  target_id = "alarm-topic"
+  arn       = aws_sns_topic.alarms.arn
+}
+
+resource "aws_budgets_budget" "monthly" {
+  name         = "${var.name_prefix}-monthly"
+  budget_type  = "COST"
+  limit_amount = tostring(var.monthly_budget_usd)
+  limit_unit   = "USD"
+  time_unit    = "MONTHLY"
+
+  cost_filter {
+    name   = "TagKeyValue"
+    values = ["user:${var.budget_cost_filter_tag}"]
+  }
+
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 80
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "FORECASTED"
+    subscriber_sns_topic_arns = [aws_sns_topic.alarms.arn]
+  }
+
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 100
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "ACTUAL"
+    subscriber_sns_topic_arns = [aws_sns_topic.alarms.arn]
+  }
+
+  tags = var.tags
+}
+
+resource "aws_accessanalyzer_analyzer" "this" {
+  count = var.enable_access_analyzer ? 1 : 0
+
+  analyzer_name = "${var.name_prefix}-analyzer"
+  type          = "ACCOUNT"
+  tags          = var.tags
+}
+
+# --- dashboard --------------------------------------------------------------------------------------------------------
+locals {
+  svc_list = [for k in sort(keys(var.service_names)) : var.service_names[k]]
+  widget = {
+    ecs_running = {
+      title   = "ECS services: running tasks"
+      metrics = [for s in local.svc_list : ["ECS/ContainerInsights", "RunningTaskCount", "ClusterName", var.cluster_name, "ServiceName", s]]
+    }
+    queue = {
+      title = "Queue depth vs desired workers"
+      metrics = [
+        [var.scaler_namespace, "QueuedTasks", "env", var.env, "service", var.worker_service_name],
+        [var.scaler_namespace, "RunningTasks", "env", var.env, "service", var.worker_service_name],
+        [var.scaler_namespace, "BrokerDepth", "env", var.env, "service", var.worker_service_name],
+        [var.scaler_namespace, "DesiredWorkers", "env", var.env, "service", var.worker_service_name, { yAxis = "right" }],
+        [var.scaler_namespace, "CurrentWorkers", "env", var.env, "service", var.worker_service_name, { yAxis = "right" }],
+      ]
+    }
+    rds = {
+      title = "RDS"
+      metrics = [
+        ["AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", var.db_instance_identifier],
+        ["AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", var.db_instance_identifier, { yAxis = "right" }],
+      ]
+    }
+    redis = {
+      title   = "Redis"
+      metrics = [for n in local.redis_nodes : ["AWS/ElastiCache", "EngineCPUUtilization", "CacheClusterId", n]]
+    }
+    alb = {
+      title = "ALB"
+      metrics = [
+        ["AWS/ApplicationELB", "RequestCount", "LoadBalancer", var.alb_arn_suffix, { stat = "Sum" }],
+        ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "LoadBalancer", var.alb_arn_suffix, { stat = "Sum" }],
+        ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "LoadBalancer", var.alb_arn_suffix, { stat = "Sum" }],
+        ["AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", var.alb_arn_suffix, { yAxis = "right", stat = "p99" }],
+      ]
+    }
+    dagsync = {
+      title = "DAG sync freshness: successful / failed cycles"
+      metrics = [
+        [var.dagsync_namespace, "SyncSuccess", { stat = "Sum" }],
+        [var.dagsync_namespace, "SyncFailure", { stat = "Sum" }],
+      ]
+    }
+  }
+  widget_order = ["ecs_running", "queue", "rds", "redis", "alb", "dagsync"]
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = "${var.name_prefix}-overview"
+  dashboard_body = jsonencode({
+    widgets = [for i, k in local.widget_order : {
+      type   = "metric"
+      x      = (i % 2) * 12
+      y      = floor(i / 2) * 6
+      width  = 12
+      height = 6
+      properties = {
+        title   = local.widget[k].title
+        region  = local.region
+        view    = "timeSeries"
+        stacked = false
+        period  = 60
+        stat    = "Average"
+        metrics = local.widget[k].metrics
+      }
+    }]
+  })
+}
