@@ -58,5 +58,14 @@ local-down: ## Stop every local process by its PID
 local-clean: ## Remove the local stack's state
 	@echo "make local-clean: not built yet" >&2; exit 2
 
+# --- docs (issue: CI/CD, diagram, runbooks) ----------------------------------------------------------------
+.PHONY: diagram adr-index
+diagram: venv ## Regenerate docs/architecture.png (+ its model fingerprint) from docs/architecture.py
+	@command -v dot >/dev/null || scripts/ensure-system-packages.sh
+	$(PY) docs/architecture.py
+
+adr-index: venv ## Regenerate the ADR index table in docs/adr/README.md from the ADR files
+	$(PY) scripts/adr_index.py --write
+
 clean: ## Remove venvs and caches
 	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache
