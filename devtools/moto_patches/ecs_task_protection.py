@@ -6,7 +6,7 @@ protection reads back as disabled. Unknown tasks come back in ``failures`` with 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 DEFAULT_MINUTES = 120
@@ -39,7 +39,7 @@ def apply() -> None:
 
     def _view(self: Any, task: Any) -> dict[str, Any]:
         expiry = _protections(self).get(task.task_arn)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if expiry is None or expiry <= now:
             return {"taskArn": task.task_arn, "protectionEnabled": False}
         return {"taskArn": task.task_arn, "protectionEnabled": True, "expirationDate": expiry}
@@ -57,7 +57,7 @@ def apply() -> None:
         store = _protections(self)
         for task in found:
             if enabled:
-                store[task.task_arn] = datetime.now(timezone.utc) + timedelta(minutes=minutes or DEFAULT_MINUTES)
+                store[task.task_arn] = datetime.now(UTC) + timedelta(minutes=minutes or DEFAULT_MINUTES)
             else:
                 store.pop(task.task_arn, None)
         return [_view(self, t) for t in found], failures

@@ -58,6 +58,11 @@ class ScalerSettings(BaseSettings):
             raise ValueError(f"unsupported URL scheme {scheme!r}: use one of {', '.join(REDIS_SCHEMES)}")
         return v
 
+    @field_validator("db_url", "db_secret_arn", "ecs_cluster", "ecs_service", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("db_url")
     @classmethod
     def _db_scheme(cls, v: str | None) -> str | None:
@@ -65,7 +70,7 @@ class ScalerSettings(BaseSettings):
             scheme = urlsplit(v).scheme
             if scheme not in DB_SCHEMES:
                 raise ValueError(
-                    f"unsupported URL scheme {scheme!r}: use postgresql://user:pass@host:5432/db"
+                    f"unsupported URL scheme {scheme!r}: use postgresql://HOST:5432/DBNAME (user and password in the URL)"
                 )
         return v
 

@@ -40,7 +40,9 @@ class AirflowRows:
         self.run_id = "manual__scaler_test"
         self.version_id = uuid.uuid4()
         c = self.conn
-        c.execute("INSERT INTO dag_bundle (name, active) VALUES ('scaler-tests', true) ON CONFLICT DO NOTHING")
+        c.execute(
+            "INSERT INTO dag_bundle (name, active) VALUES ('scaler-tests', true) ON CONFLICT DO NOTHING"
+        )
         c.execute(
             "INSERT INTO dag (dag_id, bundle_name, is_paused, max_active_tasks, max_consecutive_failed_dag_runs,"
             " has_task_concurrency_limits) VALUES (%s, 'scaler-tests', false, 16, 0, false)",
@@ -58,7 +60,9 @@ class AirflowRows:
         )
         self.n = 0
 
-    def add(self, state: str | None, count: int = 1, hostname: str | None = None, queue: str = "default") -> list[str]:
+    def add(
+        self, state: str | None, count: int = 1, hostname: str | None = None, queue: str = "default"
+    ) -> list[str]:
         ids = []
         for _ in range(count):
             self.n += 1
@@ -68,7 +72,17 @@ class AirflowRows:
                 " pool, pool_slots, queue, priority_weight, operator, dag_version_id, queued_dttm, start_date)"
                 " VALUES (%s, %s, %s, %s, -1, %s, 1, %s, 'default_pool', 1, %s, 1, 'BashOperator', %s,"
                 " now(), CASE WHEN %s = 'running' THEN now() END)",
-                (ti_id, f"t{self.n}", self.dag_id, self.run_id, state, hostname, queue, self.version_id, state),
+                (
+                    ti_id,
+                    f"t{self.n}",
+                    self.dag_id,
+                    self.run_id,
+                    state,
+                    hostname,
+                    queue,
+                    self.version_id,
+                    state,
+                ),
             )
             ids.append(str(ti_id))
         return ids
@@ -99,7 +113,11 @@ class EcsWorkers:
     client: Any
 
     def desired(self) -> int:
-        return int(self.client.describe_services(cluster=self.cluster, services=[self.service])["services"][0]["desiredCount"])
+        return int(
+            self.client.describe_services(cluster=self.cluster, services=[self.service])["services"][0][
+                "desiredCount"
+            ]
+        )
 
     def protection(self) -> dict[str, bool]:
         resp = self.client.get_task_protection(cluster=self.cluster, tasks=[t.arn for t in self.tasks])
@@ -123,16 +141,26 @@ def ecs_workers(endpoint: str, n_tasks: int, desired: int) -> EcsWorkers:
         requiresCompatibilities=["FARGATE"],
         cpu="1024",
         memory="2048",
-        containerDefinitions=[{"name": "worker", "image": "airflow", "cpu": 1024, "memory": 2048, "stopTimeout": 120}],
+        containerDefinitions=[
+            {"name": "worker", "image": "airflow", "cpu": 1024, "memory": 2048, "stopTimeout": 120}
+        ],
     )
     ecs.create_service(
-        cluster=cluster, serviceName=service, taskDefinition=f"worker-{suffix}", desiredCount=desired,
-        launchType="FARGATE", networkConfiguration=net,
+        cluster=cluster,
+        serviceName=service,
+        taskDefinition=f"worker-{suffix}",
+        desiredCount=desired,
+        launchType="FARGATE",
+        networkConfiguration=net,
     )
     # moto does not start a service's tasks itself: start them in the service's group, like ECS does.
     resp = ecs.run_task(
-        cluster=cluster, taskDefinition=f"worker-{suffix}", count=n_tasks, launchType="FARGATE",
-        group=f"service:{service}", networkConfiguration=net,
+        cluster=cluster,
+        taskDefinition=f"worker-{suffix}",
+        count=n_tasks,
+        launchType="FARGATE",
+        group=f"service:{service}",
+        networkConfiguration=net,
     )
     tasks = []
     for t in resp["tasks"]:
@@ -147,7 +175,13 @@ def _cbor_text(s: str) -> bytes:
     return (bytes([0x60 + len(b)]) if len(b) < 24 else bytes([0x78, len(b)])) + b
 
 
-THROTTLING_CBOR = bytes([0xA2]) + _cbor_text("__type") + _cbor_text("Throttling") + _cbor_text("message") + _cbor_text("Rate exceeded")
+THROTTLING_CBOR = (
+    bytes([0xA2])
+    + _cbor_text("__type")
+    + _cbor_text("Throttling")
+    + _cbor_text("message")
+    + _cbor_text("Rate exceeded")
+)
 
 
 def operation_of(path: str, headers: Any, body: bytes) -> str:
@@ -156,7 +190,9 @@ def operation_of(path: str, headers: Any, body: bytes) -> str:
         return str(target).rsplit(".", 1)[-1]
     if "/operation/" in path:
         return path.rsplit("/operation/", 1)[-1].split("?")[0]
-    action = parse_qs(body.decode(errors="replace")).get("Action") or parse_qs(urlsplit(path).query).get("Action")
+    action = parse_qs(body.decode(errors="replace")).get("Action") or parse_qs(urlsplit(path).query).get(
+        "Action"
+    )
     return action[0] if action else "?"
 
 
@@ -184,10 +220,10 @@ class AwsProxy:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self._forward()
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._forward()
 
             def _forward(self) -> None:
@@ -198,23 +234,38 @@ class AwsProxy:
                 mode = proxy.fail.get(op)
                 if mode == "throttle":  # in the protocol the client spoke
                     if self.headers.get("X-Amz-Target"):
-                        body_, ctype = b'{"__type": "Throttling", "message": "Rate exceeded"}', "application/x-amz-json-1.0"
+                        body_, ctype = (
+                            b'{"__type": "Throttling", "message": "Rate exceeded"}',
+                            "application/x-amz-json-1.0",
+                        )
                         self._reply(400, body_, {"Content-Type": ctype})
                     elif "/operation/" in self.path:
-                        self._reply(400, THROTTLING_CBOR, {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"})
+                        self._reply(
+                            400,
+                            THROTTLING_CBOR,
+                            {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"},
+                        )
                     else:
                         xml = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"
                         self._reply(400, xml, {"Content-Type": "text/xml"})
                     return
                 if mode == "500":
-                    self._reply(500, b'{"__type": "ServerException", "message": "injected"}', {"Content-Type": "application/x-amz-json-1.1"})
+                    self._reply(
+                        500,
+                        b'{"__type": "ServerException", "message": "injected"}',
+                        {"Content-Type": "application/x-amz-json-1.1"},
+                    )
                     return
                 conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
-                out = {k: v for k, v in resp.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length")}
+                out = {
+                    k: v
+                    for k, v in resp.getheaders()
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length")
+                }
                 conn.close()
                 self._reply(resp.status, data, out)
 
@@ -240,7 +291,9 @@ class AwsProxy:
             self.server.server_close()
 
 
-def metric_stats(endpoint: str, namespace: str, name: str, env: str = "test", service: str = "workers") -> dict[str, float]:
+def metric_stats(
+    endpoint: str, namespace: str, name: str, env: str = "test", service: str = "workers"
+) -> dict[str, float]:
     """All datapoints of ``name`` from the last hour, read back from CloudWatch (moto), aggregated into one:
     {"Maximum", "Minimum", "Sum", "SampleCount"}; {} when nothing was published."""
     cw = boto3.client("cloudwatch", endpoint_url=endpoint, region_name="us-east-1")
@@ -257,4 +310,9 @@ def metric_stats(endpoint: str, namespace: str, name: str, env: str = "test", se
     points = resp["Datapoints"]
     if not points:
         return {}
-    return {k: sum(p[k] for p in points) if k in ("Sum", "SampleCount") else (max if k == "Maximum" else min)(p[k] for p in points) for k in ("Maximum", "Minimum", "Sum", "SampleCount")}
+    return {
+        k: sum(p[k] for p in points)
+        if k in ("Sum", "SampleCount")
+        else (max if k == "Maximum" else min)(p[k] for p in points)
+        for k in ("Maximum", "Minimum", "Sum", "SampleCount")
+    }

@@ -64,7 +64,12 @@ def test_publishes_one_batch_with_every_metric(
     }
     # the Prometheus endpoint carries the same figures
     text = scaler.metrics.render().decode()
-    for line in ("scaler_queued_tasks 6.0", "scaler_running_tasks 3.0", "scaler_broker_depth 9.0", "scaler_desired_workers 3.0"):
+    for line in (
+        "scaler_queued_tasks 6.0",
+        "scaler_running_tasks 3.0",
+        "scaler_broker_depth 9.0",
+        "scaler_desired_workers 3.0",
+    ):
         assert line in text
     scaler.close()
 
@@ -75,7 +80,13 @@ def test_ecs_mode_sets_desired_count_and_publishes_shortfall_at_zero_workers(
     workers = ecs_workers(aws_env, n_tasks=0, desired=0)
     send(redis_url, "default", 10)  # a broker backlog while the DB says 0
     scaler = make_scaler(
-        redis_url, airflow_db_url, "default", namespace, apply="ecs", ecs_cluster=workers.cluster, ecs_service=workers.service
+        redis_url,
+        airflow_db_url,
+        "default",
+        namespace,
+        apply="ecs",
+        ecs_cluster=workers.cluster,
+        ecs_service=workers.service,
     )
     result = scaler.cycle()
     assert result.errors == [], result.errors
@@ -95,8 +106,15 @@ def test_busy_tasks_protected_before_scale_in_and_cleared_when_idle(
     long_ti = rows.add("running", 1, hostname=a.dns)
     b_ti = rows.add("running", 1, hostname=b.ip)
     scaler = make_scaler(
-        redis_url, airflow_db_url, "default", namespace, apply="ecs", ecs_cluster=workers.cluster,
-        ecs_service=workers.service, cooldown=0, protection_minutes=90,
+        redis_url,
+        airflow_db_url,
+        "default",
+        namespace,
+        apply="ecs",
+        ecs_cluster=workers.cluster,
+        ecs_service=workers.service,
+        cooldown=0,
+        protection_minutes=90,
     )
     result = scaler.cycle()
     assert result.errors == [], result.errors
@@ -128,8 +146,14 @@ def test_scale_in_held_when_protection_fails(
     rows.add("running", 1, hostname=workers.tasks[0].dns)
     aws_proxy.fail["UpdateTaskProtection"] = "500"
     scaler = make_scaler(
-        redis_url, airflow_db_url, "default", namespace, apply="ecs", ecs_cluster=workers.cluster,
-        ecs_service=workers.service, cooldown=0,
+        redis_url,
+        airflow_db_url,
+        "default",
+        namespace,
+        apply="ecs",
+        ecs_cluster=workers.cluster,
+        ecs_service=workers.service,
+        cooldown=0,
     )
     result = scaler.cycle()
     assert "UpdateService" not in aws_proxy.ops()
@@ -150,7 +174,12 @@ def test_cloudwatch_throttling_does_not_stop_the_cycle(
     rows.add("queued", 8)
     aws_proxy.fail["PutMetricData"] = "throttle"
     scaler = make_scaler(
-        redis_url, airflow_db_url, "default", namespace, apply="ecs", ecs_cluster=workers.cluster,
+        redis_url,
+        airflow_db_url,
+        "default",
+        namespace,
+        apply="ecs",
+        ecs_cluster=workers.cluster,
         ecs_service=workers.service,
     )
     result = scaler.cycle()
@@ -172,8 +201,14 @@ def test_db_url_from_secrets_manager(
 ) -> None:
     sm = boto3.client("secretsmanager", endpoint_url=aws_env, region_name="us-east-1")
     host_port = airflow_db_url.split("@", 1)[1].split("/", 1)[0]
-    secret = {"engine": "postgres", "username": "postgres", "password": "p@ss/word", "host": host_port.split(":")[0],
-              "port": int(host_port.split(":")[1]), "dbname": airflow_db_url.rsplit("/", 1)[1]}
+    secret = {
+        "engine": "postgres",
+        "username": "postgres",
+        "password": "p@ss/word",
+        "host": host_port.split(":")[0],
+        "port": int(host_port.split(":")[1]),
+        "dbname": airflow_db_url.rsplit("/", 1)[1],
+    }
     arn = sm.create_secret(Name=f"airflow/db-{namespace[-8:]}", SecretString=json.dumps(secret))["ARN"]
     rows.add("queued", 5)
     scaler = make_scaler(redis_url, None, "default", namespace, db_secret_arn=arn)  # type: ignore[arg-type]

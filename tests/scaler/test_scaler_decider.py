@@ -75,9 +75,9 @@ def test_spike_during_cooldown_resets_it() -> None:
 
 def test_missing_data_holds_and_never_zero() -> None:
     c = cfg(min_workers=0)
-    d, s = decide(None, c, State(4), now=0, current=4, error="redis: ConnectionError")
+    d, _ = decide(None, c, State(4), now=0, current=4, error="redis: ConnectionError")
     assert d.desired == 4 and "hold" in d.reason and "redis" in d.reason
-    d, s = decide(None, c, State(), now=0, current=3)
+    d, _ = decide(None, c, State(), now=0, current=3)
     assert d.desired == 3  # nothing decided yet: keep what ECS has
     d, _ = decide(None, c, State(), now=0)
     assert d.desired is None  # nothing to hold: nothing is applied
@@ -186,18 +186,24 @@ states = st.builds(
 
 @settings(max_examples=300, deadline=None)
 @given(configs, loads, st.integers(0, 500), st.integers(0, 500), st.integers(0, 500), states, times)
-def test_monotonic_in_load(c: Config, base: Measurement, dq: int, dr: int, db: int, s: State, now: float) -> None:
+def test_monotonic_in_load(
+    c: Config, base: Measurement, dq: int, dr: int, db: int, s: State, now: float
+) -> None:
     more = Measurement(base.queued + dq, base.running + dr, base.broker_depth + db)
     d1, _ = decide(base, c, s, now=now)
     d2, _ = decide(more, c, s, now=now)
-    assert d1.target is not None and d2.target is not None and d1.desired is not None and d2.desired is not None
+    assert (
+        d1.target is not None and d2.target is not None and d1.desired is not None and d2.desired is not None
+    )
     assert d2.target >= d1.target
     assert d2.desired >= d1.desired
 
 
 @settings(max_examples=300, deadline=None)
 @given(configs, loads, states, times, st.none() | st.integers(0, 40))
-def test_always_within_bounds(c: Config, load: Measurement, s: State, now: float, current: int | None) -> None:
+def test_always_within_bounds(
+    c: Config, load: Measurement, s: State, now: float, current: int | None
+) -> None:
     d, new = decide(load, c, s, now=now, current=current)
     assert d.desired is not None
     assert d.min <= d.desired <= d.max
