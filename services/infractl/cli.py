@@ -1,0 +1,245 @@
+"""`infra init|plan|apply|destroy ENV`: OpenTofu (or Terraform) with the repo's CLI config and a policy gate.
+
+Every apply is preceded by a fresh plan, its JSON (`show -json`) and the Rego gate (infra/policies, regopy); any
+deny refuses the apply and lists the denies. `--emulated` (or INFRA_EMULATED=1) points the provider at
+AWS_ENDPOINT_URL (moto) through a generated, git-ignored override file, with local state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import gate, iamdocs, tf
+from .paths import InfraError, env_dir, infra_dir, work_dir
+
+EXIT_ERROR = 2
+EXIT_DENIED = 3
+
+
+@dataclass
+class Ctx:
+    env: str
+    emulated: bool
+    endpoint: str | None
+    binary: str
+    proc_env: dict[str, str]
+    dir: Path
+    work: Path
+    vars: list[str]
+    yes: bool
+
+
+def _tf_args_vars(ctx: Ctx) -> list[str]:
+    args: list[str] = []
+    for v in ctx.vars:
+        args += ["-var", v]
+    return args
+
+
+def check_credentials(ctx: Ctx) -> None:
+    """One STS call, so bad credentials fail in one line before tofu prints pages of errors."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from platform_common.aws import client_config, sync_client
+
+    try:
+        sync_client("sts", client_config(max_attempts=1, connect_timeout=3, read_timeout=10)).get_caller_identity()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise InfraError(
+            f"AWS credentials rejected ({code}): refresh them (aws sso login / AWS_PROFILE) and retry"
+        ) from None
+    except BotoCoreError as exc:
+        where = f" at {ctx.endpoint}" if ctx.endpoint else ""
+        raise InfraError(f"AWS credentials not usable{where}: {exc}") from None
+
+
+def make_ctx(args: argparse.Namespace) -> Ctx:
+    emulated = bool(args.emulated or os.environ.get("INFRA_EMULATED", "") not in ("", "0", "false"))
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") if emulated else None
+    if emulated and not endpoint:
+        raise InfraError("--emulated needs AWS_ENDPOINT_URL (the moto server URL), e.g. http://127.0.0.1:5000")
+    binary = tf.pick_binary()
+    d = env_dir(args.env)
+    proc_env = tf.tf_env()
+    if emulated:
+        proc_env.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
+        proc_env.setdefault("AWS_REGION", "us-east-1")
+    return Ctx(args.env, emulated, endpoint, binary, proc_env, d, work_dir(args.env), list(args.var or []), args.yes)
+
+
+def init(ctx: Ctx, force: bool = False) -> None:
+    mode = "emulated" if ctx.emulated else "real"
+    marker = ctx.work / f"initialized-{mode}"
+    state = ctx.work / "emulated.tfstate"
+    tf.write_override(ctx.dir, ctx.endpoint, state)
+    if marker.exists() and (ctx.dir / ".terraform").is_dir() and not force:
+        return
+    args = ["init", "-input=false", "-reconfigure"]
+    if not ctx.emulated:
+        backend = ctx.dir / "backend.hcl"
+        if not backend.is_file():
+            raise InfraError(
+                f"{backend} missing: copy backend.hcl.example next to it and fill in the state bucket"
+            )
+        args.append(f"-backend-config={backend.name}")
+    r = tf.run(ctx.binary, args, ctx.dir, ctx.proc_env)
+    if r.returncode != 0:
+        raise InfraError(f"init failed for {ctx.env} (exit {r.returncode}): see the output above")
+    for old in ctx.work.glob("initialized-*"):
+        old.unlink()
+    marker.touch()
+
+
+@dataclass
+class PlanResult:
+    plan_file: Path
+    json_file: Path
+    changes: bool
+    denies: list[str]
+
+
+def plan(ctx: Ctx, destroy: bool = False) -> PlanResult:
+    init(ctx)
+    if not ctx.emulated:
+        check_credentials(ctx)
+    plan_file = ctx.work / ("destroy.tfplan" if destroy else "plan.tfplan")
+    args = ["plan", "-input=false", "-detailed-exitcode", f"-out={plan_file}", *_tf_args_vars(ctx)]
+    if destroy:
+        args.append("-destroy")
+    r = tf.run(ctx.binary, args, ctx.dir, ctx.proc_env)
+    if r.returncode not in (0, 2):
+        raise InfraError(f"plan failed for {ctx.env} (exit {r.returncode}): see the output above")
+    shown = tf.run(ctx.binary, ["show", "-json", str(plan_file)], ctx.dir, ctx.proc_env, capture=True, echo=False)
+    if shown.returncode != 0:
+        raise InfraError(f"show -json failed: {shown.stderr.strip().splitlines()[-1:]}")
+    json_file = ctx.work / ("destroy.plan.json" if destroy else "plan.json")
+    json_file.write_text(shown.stdout)
+    denies = [] if destroy else gate.evaluate(json.loads(shown.stdout), gate.load_policies(infra_dir() / "policies"))
+    return PlanResult(plan_file, json_file, r.returncode == 2, denies)
+
+
+def report_gate(res: PlanResult) -> bool:
+    if res.denies:
+        print(f"policy gate: {len(res.denies)} deny(s):", file=sys.stderr)
+        for d in res.denies:
+            print(f"  - {d}", file=sys.stderr)
+        return False
+    print(f"policy gate: passed ({res.json_file})", file=sys.stderr)
+    return True
+
+
+def confirm(ctx: Ctx, what: str) -> None:
+    if ctx.yes:
+        return
+    if not sys.stdin.isatty():
+        raise InfraError(f"{what} needs confirmation: run in a terminal or pass --yes")
+    answer = input(f"{what}? Type 'yes' to continue: ").strip()
+    if answer != "yes":
+        raise InfraError(f"{what}: cancelled")
+
+
+def cmd_plan(ctx: Ctx) -> int:
+    res = plan(ctx)
+    print(f"plan JSON: {res.json_file}", file=sys.stderr)
+    return 0 if report_gate(res) else EXIT_DENIED
+
+
+def cmd_apply(ctx: Ctx) -> int:
+    res = plan(ctx)
+    if not report_gate(res):
+        print(f"infra: refusing to apply {ctx.env}: the policy gate denied the plan", file=sys.stderr)
+        return EXIT_DENIED
+    if not res.changes:
+        print(f"{ctx.env}: no changes", file=sys.stderr)
+        return 0
+    confirm(ctx, f"Apply the plan above to {ctx.env}{' (emulated)' if ctx.emulated else ''}")
+    r = tf.run(ctx.binary, ["apply", "-input=false", str(res.plan_file)], ctx.dir, ctx.proc_env)
+    if r.returncode != 0:
+        raise InfraError(f"apply failed for {ctx.env} (exit {r.returncode}): see the output above")
+    return 0
+
+
+def cmd_destroy(ctx: Ctx) -> int:
+    init(ctx)
+    if not ctx.emulated:
+        check_credentials(ctx)
+    confirm(ctx, f"DESTROY every resource of {ctx.env}{' (emulated)' if ctx.emulated else ''}")
+    args = ["destroy", "-input=false", "-auto-approve", *_tf_args_vars(ctx)]
+    r = tf.run(ctx.binary, args, ctx.dir, ctx.proc_env)
+    if r.returncode != 0:
+        raise InfraError(f"destroy failed for {ctx.env} (exit {r.returncode}): see the output above")
+    return 0
+
+
+def cmd_init(ctx: Ctx) -> int:
+    init(ctx, force=True)
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    path = Path(args.plan_json)
+    if not path.is_file():
+        raise InfraError(f"{path} not found: run `infra plan ENV` first (it writes .infra/plan.json)")
+    denies = gate.evaluate_file(path, infra_dir() / "policies")
+    return 0 if report_gate(PlanResult(path, path, True, denies)) else EXIT_DENIED
+
+
+def cmd_iam_docs(args: argparse.Namespace) -> int:
+    path = Path(args.plan_json)
+    if not path.is_file():
+        raise InfraError(f"{path} not found: run `infra --emulated plan {args.env}` first")
+    files = iamdocs.render(args.env, json.loads(path.read_text()))
+    for p in iamdocs.write(Path(args.out), files):
+        print(f"wrote {p}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="infra", description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--emulated", action="store_true", help="target AWS_ENDPOINT_URL (moto); also INFRA_EMULATED=1")
+    p.add_argument("--yes", action="store_true", help="do not ask before apply/destroy")
+    p.add_argument("--var", action="append", metavar="NAME=VALUE", help="pass -var to tofu (repeatable)")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help_ in (
+        ("init", "init the env (backend.hcl, or local state when emulated)"),
+        ("plan", "plan, write the plan JSON, run the policy gate"),
+        ("apply", "plan + gate, then apply after confirmation"),
+        ("destroy", "destroy the env after confirmation"),
+    ):
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("env", help="environment under infra/envs (dev, prod)")
+    sp = sub.add_parser("gate", help="run the policy gate over a plan JSON")
+    sp.add_argument("plan_json")
+    sp = sub.add_parser("iam-docs", help="render the IAM policies of a plan JSON to docs/iam/")
+    sp.add_argument("env")
+    sp.add_argument("plan_json")
+    sp.add_argument("--out", default="docs/iam")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "gate":
+            return cmd_gate(args)
+        if args.command == "iam-docs":
+            return cmd_iam_docs(args)
+        ctx = make_ctx(args)
+        return {"init": cmd_init, "plan": cmd_plan, "apply": cmd_apply, "destroy": cmd_destroy}[args.command](ctx)
+    except InfraError as exc:
+        print(f"infra: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("infra: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Policy gate: evaluate infra/policies/*.rego over a plan JSON with regopy; every `deny` message is a finding.
+
+The policies are Rego v1 (`import rego.v1`, `deny contains msg if`), so OPA/conftest evaluate the same files in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Policy:
+    path: Path
+    package: str
+    source: str
+
+
+def load_policies(policy_dir: Path) -> list[Policy]:
+    policies = []
+    for path in sorted(policy_dir.glob("*.rego")):
+        if path.name.endswith("_test.rego"):
+            continue
+        source = path.read_text()
+        m = _PACKAGE.search(source)
+        if not m:
+            raise ValueError(f"{path}: no package line")
+        policies.append(Policy(path, m.group(1), source))
+    return policies
+
+
+def evaluate(plan: dict[str, Any], policies: list[Policy]) -> list[str]:
+    """All deny messages, sorted, each prefixed with its policy package."""
+    from regopy import Interpreter
+
+    rego = Interpreter()
+    for p in policies:
+        rego.add_module(p.path.name, p.source)
+    rego.set_input_json(json.dumps(plan))
+    denies: list[str] = []
+    for pkg in sorted({p.package for p in policies}):
+        out = json.loads(str(rego.query(f"x := data.{pkg}.deny")))
+        for msg in out.get("bindings", {}).get("x", []) or []:
+            denies.append(f"[{pkg.rsplit('.', 1)[-1]}] {msg}")
+    return sorted(denies)
+
+
+def evaluate_file(plan_json: Path, policy_dir: Path) -> list[str]:
+    return evaluate(json.loads(plan_json.read_text()), load_policies(policy_dir))
