@@ -65,6 +65,8 @@ class SyncError(Exception):
 
 def classify(exc: BaseException) -> tuple[str, str]:
     """(error kind for the metric label, one-line message)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:  # TaskGroup: report the first cause
+        exc = exc.exceptions[0]
     if isinstance(exc, SyncError):
         kind, msg = exc.kind, str(exc)
     elif isinstance(exc, DestError):
@@ -205,6 +207,7 @@ class Syncer:
         if self._is_current(seen, published, lid):  # ETag short-circuit: LIST only
             res.outcome, res.commit = "unchanged", (seen or {}).get("commit")
             res.unsafe = tuple((seen or {}).get("unsafe", ()))
+            self._maybe_gc(published)
             return
         async with self._lock():
             now_published = published_version(paths)
@@ -226,6 +229,21 @@ class Syncer:
                     return
             published = now_published
             await self._publish(res, listing, lid, published)
+
+    def _maybe_gc(self, current: str | None) -> None:
+        """Collect expired versions on a quiet cycle too, if the lock is free right now."""
+        if not any(e.name != current for e in os.scandir(self.paths.versions)):
+            return
+        fd = os.open(self.paths.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            if published_version(self.paths) == current:
+                collect_garbage(self.paths, current, self.settings.grace_period)
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _is_current(seen: dict[str, Any] | None, published: str | None, lid: str) -> bool:

@@ -1,0 +1,249 @@
+"""One sync cycle against the moto server over HTTP (through the fault proxy) and the real filesystem."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from dagsync_testlib import put, settings_for, sync_once, tree
+
+from dagsync import keys
+from dagsync.config import Settings
+from dagsync.publish import Publisher
+from dagsync.state import Paths
+from dagsync.sync import s3_client
+
+
+def _fill(s3, bucket: str, n: int, prefix: str = "dags/") -> dict[str, bytes]:
+    want = {}
+    for i in range(n):
+        rel = f"p{i % 20:02d}/dag_{i:05d}.py"
+        body = f"# dag {i}\n".encode().ljust(64, b"#")
+        put(s3, bucket, prefix + rel, body)
+        want[rel] = body
+    return want
+
+
+def _outside(dest: Path) -> set[str]:
+    """Everything next to DEST: only DEST itself and its state dir may exist."""
+    return set(os.listdir(dest.parent))
+
+
+def test_cold_sync_then_no_change_is_list_only(s3, bucket, proxy, tmp_path) -> None:
+    want = _fill(s3, bucket, 1001)  # two LIST pages
+    dest = tmp_path / "dags"
+    st = settings_for(bucket, dest)
+    proxy.reset_counts()
+    res = sync_once(st)
+    assert res.ok and res.outcome == "published", res.error
+    assert tree(dest) == want
+    assert dest.is_symlink() and not os.path.isabs(os.readlink(dest))
+    assert proxy.snapshot() == {"ListObjectsV2": 2, "GetObject": 1001}  # each object fetched once, no HEAD
+
+    proxy.reset_counts()
+    res = sync_once(st)
+    assert res.ok and res.outcome == "unchanged"
+    assert proxy.snapshot() == {"ListObjectsV2": 2}  # ceil(N/1000) LISTs, no GET or HEAD
+
+    # a same-size edit is a change, fetched once; everything else is hard-linked
+    rel = "p03/dag_00003.py"
+    edited = want[rel].replace(b"dag 3", b"DAG 3")
+    assert len(edited) == len(want[rel])
+    put(s3, bucket, "dags/" + rel, edited)
+    want[rel] = edited
+    old_target = os.readlink(dest)
+    proxy.reset_counts()
+    res = sync_once(st)
+    assert res.ok and res.outcome == "published"
+    assert (res.downloaded, res.linked) == (1, 1000)
+    assert proxy.snapshot() == {"ListObjectsV2": 2, "GetObject": 1}
+    assert tree(dest) == want
+    old = dest.parent / old_target
+    assert old.is_dir()  # the previous version stays for the grace period
+    assert os.stat(old / "p00/dag_00000.py").st_ino == os.stat(dest / "p00/dag_00000.py").st_ino
+    assert _outside(dest) == {"dags", ".dagsync-dags"}
+
+
+def test_deletions_propagate_and_old_versions_are_collected(s3, bucket, tmp_path) -> None:
+    for rel in ("a.py", "b.py", "sub/c.py"):
+        put(s3, bucket, "dags/" + rel, rel.encode())
+    dest = tmp_path / "dags"
+    st = settings_for(bucket, dest, grace_period=3600)
+    assert sync_once(st).ok
+    first = os.readlink(dest)
+    s3.delete_object(Bucket=bucket, Key="dags/b.py")
+    s3.delete_object(Bucket=bucket, Key="dags/sub/c.py")
+    res = sync_once(st)
+    assert res.ok and res.deleted == 2
+    assert tree(dest) == {"a.py": b"a.py"}
+    assert (dest.parent / first).is_dir()  # inside the grace period
+    # past the grace period the old tree is collected, even on a quiet cycle
+    res = sync_once(settings_for(bucket, dest, grace_period=0))
+    assert res.ok and res.outcome == "unchanged"
+    assert not (dest.parent / first).exists()
+    assert sorted(os.listdir(Paths.for_dest(dest).versions)) == [Path(os.readlink(dest)).name]
+
+
+def test_hostile_keys_are_skipped_and_counted(s3, bucket, proxy, tmp_path) -> None:
+    hostile = {
+        "dags//etc/passwd": keys.ABSOLUTE,
+        "dags/../escape.py": keys.DOT_SEGMENT,
+        "dags/x/../../escape2.py": keys.DOT_SEGMENT,
+        "dags/./dot.py": keys.DOT_SEGMENT,
+        "dags/a//b.py": keys.EMPTY_SEGMENT,
+        "dags/ctl\x01.py": keys.CONTROL_CHAR,
+        "dags/tab\t.py": keys.CONTROL_CHAR,  # moto cannot store "\n" in a key; the pure tests cover it
+        "dags/" + "n" * 256: keys.NAME_TOO_LONG,
+        "dags/" + "/".join(["d" * 250] * 17): keys.PATH_TOO_LONG,
+        "dags/both": keys.FILE_DIR_CONFLICT,
+        "dags/caf\u00e9.py": keys.UNICODE_COLLISION,
+        "dags/cafe\u0301.py": keys.UNICODE_COLLISION,
+    }
+    for key in hostile:
+        put(s3, bucket, key, b"evil")
+    put(s3, bucket, "dags/both/inner.py", b"inner")
+    put(s3, bucket, "dags/ok.py", b"ok")
+    put(s3, bucket, "dags/folder/", b"")  # console "folder" marker: ignored, not hostile
+    dest = tmp_path / "sub" / "dags"
+    dest.parent.mkdir()
+    res = sync_once(settings_for(bucket, dest))
+    assert res.ok, res.error
+    assert tree(dest) == {"ok.py": b"ok", "both/inner.py": b"inner"}
+    assert dict(res.unsafe) == {k.removeprefix("dags/"): why for k, why in hostile.items()}
+    assert _outside(dest) == {"dags", ".dagsync-dags"}
+    assert sorted(os.listdir(tmp_path)) == ["sub"]  # nothing escaped upwards
+    assert "escape.py" not in {p.name for p in tmp_path.rglob("*")}
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "reset", "stall"])
+def test_transient_faults_are_retried_per_request(s3, bucket, proxy, tmp_path, kind) -> None:
+    want = {f"f{i}.py": f"{i}".encode() for i in range(5)}
+    for rel, body in want.items():
+        put(s3, bucket, "dags/" + rel, body)
+    dest = tmp_path / "dags"
+    proxy.add("ListObjectsV2", kind, times=1, stall_s=3)
+    proxy.add("GetObject", kind, times=2, stall_s=3)
+    res = sync_once(settings_for(bucket, dest, read_timeout=1, max_attempts=4))
+    assert res.ok, res.error
+    assert tree(dest) == want
+    counts = proxy.snapshot()
+    assert counts["ListObjectsV2"] == 2 and counts["GetObject"] == 7  # the failed requests were retried
+
+
+@pytest.mark.parametrize(
+    ("op", "kind"), [("GetObject", "500"), ("GetObject", "503"), ("ListObjectsV2", "reset")]
+)
+def test_persistent_faults_fail_the_cycle_and_keep_the_last_good(
+    s3, bucket, proxy, tmp_path, op, kind
+) -> None:
+    put(s3, bucket, "dags/a.py", b"v1")
+    dest = tmp_path / "dags"
+    st = settings_for(bucket, dest, max_attempts=2)
+    assert sync_once(st).ok
+    good = os.readlink(dest)
+    put(s3, bucket, "dags/a.py", b"v2")
+    put(s3, bucket, "dags/b.py", b"new")
+    proxy.add(op, kind, times=None)
+    res = sync_once(st)
+    assert not res.ok
+    assert res.error_kind in ("s3", "throttled", "network"), res.error
+    assert os.readlink(dest) == good and tree(dest) == {"a.py": b"v1"}
+    assert not [n for n in os.listdir(Paths.for_dest(dest).versions) if n.startswith(".")]  # build removed
+    proxy.clear()
+    res = sync_once(st)
+    assert res.ok and tree(dest) == {"a.py": b"v2", "b.py": b"new"}
+
+
+def _publish(local: Path, bucket: str, prefix: str = "dags/", commit: str = "c1") -> None:
+    st = Settings(source=str(local), dest=f"s3://{bucket}/{prefix}", commit=commit, max_attempts=3)
+
+    async def go() -> None:
+        async with s3_client(st) as c:
+            await Publisher(st, c).publish()
+
+    asyncio.run(go())
+
+
+def test_manifest_mode_publishes_exactly_the_manifest(s3, bucket, proxy, tmp_path) -> None:
+    local = tmp_path / "repo"
+    (local / "sub").mkdir(parents=True)
+    (local / "a.py").write_bytes(b"A")
+    (local / "sub" / "b.py").write_bytes(b"B")
+    _publish(local, bucket)
+    dest = tmp_path / "out" / "dags"
+    dest.parent.mkdir()
+    st = settings_for(bucket, dest)
+    res = sync_once(st)
+    assert res.ok and res.commit == "c1"
+    assert tree(dest) == {"a.py": b"A", "sub/b.py": b"B"}
+
+    # files uploaded for the next commit (manifest not yet written) are not published
+    put(s3, bucket, "dags/new.py", b"N")
+    put(s3, bucket, "dags/a.py", b"Z")  # same size, in flight
+    proxy.reset_counts()
+    res = sync_once(st)
+    assert res.ok and res.outcome == "adopted" and tree(dest) == {"a.py": b"A", "sub/b.py": b"B"}
+    assert proxy.snapshot().get("GetObject") == 1  # only the manifest
+
+    # the manifest of the next commit arrives
+    (local / "a.py").write_bytes(b"Z")
+    (local / "new.py").write_bytes(b"N")
+    _publish(local, bucket, commit="c2")
+    res = sync_once(st)
+    assert res.ok and res.commit == "c2"
+    assert tree(dest) == {"a.py": b"Z", "sub/b.py": b"B", "new.py": b"N"}
+
+
+def test_incomplete_or_wrong_manifest_fails_and_keeps_the_last_good(s3, bucket, tmp_path) -> None:
+    put(s3, bucket, "dags/a.py", b"A")
+    dest = tmp_path / "dags"
+    st = settings_for(bucket, dest)
+    assert sync_once(st).ok
+    sha = hashlib.sha256(b"A").hexdigest()
+    missing = {
+        "version": 1,
+        "commit": "c9",
+        "files": {"a.py": {"sha256": sha, "size": 1}, "b.py": {"sha256": sha, "size": 1}},
+    }
+    import json
+
+    put(s3, bucket, "dags/_manifest.json", json.dumps(missing).encode())
+    res = sync_once(st)
+    assert not res.ok and res.error_kind == "manifest" and "b.py" in res.error
+    assert tree(dest) == {"a.py": b"A"}
+    # right size, wrong content: fails verification against the manifest's sha256
+    put(s3, bucket, "dags/b.py", b"X")
+    res = sync_once(st)
+    assert not res.ok and res.error_kind == "verify"
+    assert tree(dest) == {"a.py": b"A"}
+    put(s3, bucket, "dags/b.py", b"A")
+    res = sync_once(st)
+    assert res.ok and res.commit == "c9" and tree(dest) == {"a.py": b"A", "b.py": b"A"}
+    put(s3, bucket, "dags/_manifest.json", b"{not json")
+    res = sync_once(st)
+    assert not res.ok and res.error_kind == "manifest"
+    assert tree(dest) == {"a.py": b"A", "b.py": b"A"}
+
+
+def test_dest_that_is_a_real_directory(s3, bucket, tmp_path) -> None:
+    put(s3, bucket, "dags/a.py", b"A")
+    dest = tmp_path / "dags"
+    dest.mkdir()
+    (dest / "precious.py").write_bytes(b"mine")
+    res = sync_once(settings_for(bucket, dest))
+    assert not res.ok and res.error_kind == "dest" and "real directory" in res.error
+    assert (dest / "precious.py").read_bytes() == b"mine"
+    (dest / "precious.py").unlink()  # an empty directory is replaced by the symlink
+    res = sync_once(settings_for(bucket, dest))
+    assert res.ok and dest.is_symlink() and tree(dest) == {"a.py": b"A"}
+
+
+def test_include_exclude(s3, bucket, tmp_path) -> None:
+    for rel in ("a.py", "b.txt", "sub/c.py", "sub/__pycache__/c.pyc"):
+        put(s3, bucket, "dags/" + rel, b"x")
+    dest = tmp_path / "dags"
+    res = sync_once(settings_for(bucket, dest, include="*.py,*.pyc", exclude="**/__pycache__/**"))
+    assert res.ok and set(tree(dest)) == {"a.py", "sub/c.py"}
