@@ -54,6 +54,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(Settings, flags)
 
 
+def _drop_color(record: logging.LogRecord) -> bool:
+    record.__dict__.pop("color_message", None)  # uvicorn's ANSI copy of msg: noise in JSON logs
+    return True
+
+
 class Server:
     """Settings -> uvicorn Config -> uvicorn Server (config kept apart from the server, as uvicorn does)."""
 
@@ -71,6 +76,8 @@ class Server:
             timeout_graceful_shutdown=5,
         )
         self.server = uvicorn.Server(self.config)
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            logging.getLogger(name).addFilter(_drop_color)
 
     def run(self) -> None:
         self.server.run()

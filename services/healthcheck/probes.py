@@ -270,6 +270,8 @@ class Probes(contextlib.AsyncExitStack):
             StateValue="ALARM",
             AlarmTypes=["MetricAlarm", "CompositeAlarm"],
         ):
-            names += [a["AlarmName"] for a in page.get("MetricAlarms", [])]
-            names += [a["AlarmName"] for a in page.get("CompositeAlarms", [])]
+            # Filtered again here: moto applies only one of AlarmNamePrefix/StateValue.
+            for alarm in (*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])):
+                if alarm.get("StateValue") == "ALARM" and alarm["AlarmName"].startswith(self.s.alarms_prefix):
+                    names.append(alarm["AlarmName"])
         return [assess.alarms(names, self.s.alarms_prefix, now=time.time(), latency_ms=_ms(t0))]

@@ -1,0 +1,164 @@
+"""ECS running vs desired, CloudWatch alarms in ALARM, and publishing health to CloudWatch: against the moto server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+from conftest import hc_env, wait_until
+
+from healthcheck.config import Settings
+from healthcheck.model import Snapshot, Status
+from healthcheck.probes import Probes
+from healthcheck.runner import Runner
+
+OFF = {f"{p}_enabled": False for p in ("airflow", "redis", "postgres", "dagsync", "scaler", "ecs", "alarms")}
+
+
+def round_of(**kw: Any) -> Snapshot:
+    s = Settings(**{**OFF, **kw})
+
+    async def main() -> Snapshot:
+        async with Probes(s) as probes:
+            return await Runner(probes.probes(), s.rule()).run_once()
+
+    return asyncio.run(main())
+
+
+def make_services(ecs: Any, cluster: str, desired: dict[str, int]) -> None:
+    ecs.create_cluster(clusterName=cluster)
+    ecs.register_task_definition(
+        family=f"{cluster}-td",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {"name": "app", "image": "busybox", "cpu": 256, "memory": 512, "essential": True}
+        ],
+    )
+    for name, count in desired.items():
+        ecs.create_service(
+            cluster=cluster, serviceName=name, taskDefinition=f"{cluster}-td", desiredCount=count
+        )
+
+
+def test_ecs_running_vs_desired(aws_env: str) -> None:
+    ecs = boto3.client("ecs")
+    cluster = f"hc-{uuid.uuid4().hex[:8]}"
+    make_services(ecs, cluster, {"airflow-api": 1, "airflow-worker": 3, "airflow-idle": 0})
+    for name in ("airflow-api",):
+        ecs.update_service(
+            cluster=cluster, service=name, desiredCount=1
+        )  # moto: running follows desired here
+    kw = {"ecs_enabled": True, "ecs_cluster": cluster, "ecs_worker_service": "airflow-worker"}
+
+    comp = round_of(**kw, ecs_services="airflow-api,airflow-worker,airflow-idle").components["ecs"]
+    # moto creates services with every task pending; the worker service is short of its desired count
+    assert comp.status is Status.DEGRADED, comp.detail
+    assert "airflow-worker 0/3 running +3 pending" in comp.detail and "airflow-api 1/1 running" in comp.detail
+    assert comp.facts["workers"] == {"desired": 3, "running": 0, "pending": 3}
+
+    ecs.update_service(cluster=cluster, service="airflow-worker", desiredCount=2)
+    comp = round_of(**kw, ecs_services="airflow-api,airflow-worker,airflow-idle").components["ecs"]
+    assert comp.status is Status.OK and comp.facts["workers"]["running"] == 2
+    assert comp.detail == "airflow-api 1/1 running; airflow-worker 2/2 running; airflow-idle 0/0 running"
+
+    comp = round_of(**kw, ecs_services="airflow-api,airflow-gone").components["ecs"]
+    assert comp.status is Status.DOWN and "airflow-gone missing" in comp.detail
+
+    many = {f"svc-{i:02d}": 0 for i in range(12)}  # more than one DescribeServices call (10 per call)
+    make_services(ecs, cluster + "-m", many)
+    comp = round_of(ecs_enabled=True, ecs_cluster=cluster + "-m", ecs_services=",".join(many)).components[
+        "ecs"
+    ]
+    assert comp.status is Status.OK and len(comp.facts["services"]) == 12
+
+
+def test_cloudwatch_alarms_by_prefix(aws_env: str) -> None:
+    cw = boto3.client("cloudwatch")
+    prefix = f"hc{uuid.uuid4().hex[:6]}-"
+    for name in ("queue-age", "api-5xx", "rds-cpu"):
+        cw.put_metric_alarm(
+            AlarmName=prefix + name,
+            MetricName="M",
+            Namespace="Test",
+            Statistic="Average",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    cw.put_metric_alarm(
+        AlarmName="other-" + prefix, MetricName="M", Namespace="Test", Statistic="Average", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    cw.set_alarm_state(AlarmName="other-" + prefix, StateValue="ALARM", StateReason="test")
+    comp = round_of(alarms_enabled=True, alarms_prefix=prefix).components["cloudwatch_alarms"]
+    assert comp.status is Status.OK and comp.facts["in_alarm"] == 0, comp.detail
+
+    for name in ("api-5xx", "rds-cpu"):
+        cw.set_alarm_state(AlarmName=prefix + name, StateValue="ALARM", StateReason="test")
+    comp = round_of(alarms_enabled=True, alarms_prefix=prefix).components["cloudwatch_alarms"]
+    assert comp.status is Status.DEGRADED
+    assert comp.detail == f"2 in ALARM: {prefix}api-5xx, {prefix}rds-cpu"
+
+
+def test_aws_unreachable_is_down(aws_env: str, monkeypatch: Any) -> None:
+    from devtools.servers import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    snap = round_of(
+        ecs_enabled=True,
+        ecs_cluster="c",
+        ecs_services="s",
+        ecs_timeout=2,
+        alarms_enabled=True,
+        alarms_prefix="p",
+    )
+    assert snap.components["ecs"].status is Status.DOWN
+    assert snap.components["cloudwatch_alarms"].status is Status.DOWN
+    for name in ("ecs", "cloudwatch_alarms"):  # refused (or still retrying when the timeout hit)
+        detail = snap.components[name].detail
+        assert "Could not connect" in detail or "no answer within" in detail, detail
+
+
+def test_publishes_component_health_to_cloudwatch(aws_env: str, live_app: Any, tmp_path: Path) -> None:
+    cluster = f"hc-{uuid.uuid4().hex[:8]}"
+    ecs = boto3.client("ecs")
+    make_services(ecs, cluster, {"airflow-worker": 1})
+    ecs.update_service(cluster=cluster, service="airflow-worker", desiredCount=1)
+    namespace = f"HcTest/{uuid.uuid4().hex[:6]}"
+    env = hc_env(
+        ecs_enabled=True, ecs_cluster=cluster, ecs_services="airflow-worker,airflow-missing",
+        dagsync_enabled=True, dagsync_state_dirs=str(tmp_path / "none"),
+        publish_enabled=True, publish_namespace=namespace, publish_interval=1, publish_env="test",
+    )  # fmt: skip
+    app = live_app(env)
+    cw = boto3.client("cloudwatch")
+
+    def published() -> dict[str, float]:
+        out = {}
+        for m in cw.list_metrics(Namespace=namespace)["Metrics"]:
+            dims = {d["Name"]: d["Value"] for d in m["Dimensions"]}
+            stats = cw.get_metric_statistics(
+                Namespace=namespace, MetricName=m["MetricName"], Dimensions=m["Dimensions"],
+                StartTime=time.time() - 600, EndTime=time.time() + 60, Period=60, Statistics=["Maximum"],
+            )["Datapoints"]  # fmt: skip
+            if stats:
+                out[dims.get("Component", m["MetricName"])] = max(p["Maximum"] for p in stats)
+            assert dims.get("Env") == "test"
+        return out
+
+    got = wait_until(lambda: (p := published()) and len(p) == 3 and p, 60, what="published metrics")
+    assert got == {
+        "ecs": 2.0,
+        "dagsync": 2.0,
+        "OverallStatus": 1.0,
+    }  # down, down; both degrade-only -> degraded
+    assert httpx.get(f"{app.url}/status").json()["status"] == "degraded"
