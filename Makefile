@@ -67,5 +67,8 @@ diagram: venv ## Regenerate docs/architecture.png (+ its model fingerprint) from
 adr-index: venv ## Regenerate the ADR index table in docs/adr/README.md from the ADR files
 	$(PY) scripts/adr_index.py --write
 
+bench-scaler: system-packages venv airflow-venv ## Scaler: cost of one cycle at 10, 1k, 100k queued messages
+	$(PY) bench/scaler/bench_cycle.py
+
 clean: ## Remove venvs and caches
 	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache
