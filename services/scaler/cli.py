@@ -43,6 +43,13 @@ FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--cluster": ("ecs_cluster", {"help": "ECS cluster of the worker service"}),
     "--service": ("ecs_service", {"help": "ECS worker service"}),
     "--protection-minutes": ("protection_minutes", {"type": int, "help": "task protection expiry (60)"}),
+    "--unmatched-hosts": (
+        "unmatched_hosts",
+        {
+            "choices": ["hold", "ignore"],
+            "help": "busy hostnames matching no task: hold scale-in (default) or ignore",
+        },
+    ),
     "--metrics-port": ("metrics_port", {"type": int, "help": "/metrics and /decision port, 0 = off (9102)"}),
     "--metrics-host": ("metrics_host", {"help": "bind address (default: 0.0.0.0)"}),
     "--interval": ("interval", {"type": float, "help": "seconds between cycles (default: 15)"}),

@@ -45,6 +45,7 @@ class ScalerSettings(BaseSettings):
     ecs_service: str | None = None
     protect: bool = True  # task scale-in protection for busy workers (needs cluster + service)
     protection_minutes: int = 60
+    unmatched_hosts: Literal["hold", "ignore"] = "hold"  # busy hostnames matching no task: hold scale-in?
     metrics_port: int = 9102
     metrics_host: str = "0.0.0.0"  # noqa: S104 - the healthcheck service scrapes it over the VPC
     interval: float = 15.0

@@ -40,6 +40,7 @@ class CycleResult:
             doc["applied"] = self.applied
         if self.protection is not None:
             doc["protected_tasks"] = sorted(self.protection.protected)
+            doc["unmatched_busy_hosts"] = sorted(self.protection.unmatched_hosts)
         return dict(redact(doc))
 
 
@@ -173,9 +174,19 @@ class Scaler:
             or not result.measured
         ):
             return
-        if desired < current and self.s.protect and not (result.protection and result.protection.ok):
-            result.errors.append(f"scale-in {current}->{desired} held: busy tasks not protected")
-            return
+        if desired < current and self.s.protect:
+            prot = result.protection
+            if not (prot and prot.ok):
+                result.errors.append(f"scale-in {current}->{desired} held: busy tasks not protected")
+                return
+            if prot.unmatched_hosts and self.s.unmatched_hosts == "hold":
+                # A running task instance we cannot place could be on any task: don't risk it.
+                # see docs/adr/0002-scaling.md
+                result.errors.append(
+                    f"scale-in {current}->{desired} held: {len(prot.unmatched_hosts)} busy host(s) match no worker "
+                    "task (set SCALER_UNMATCHED_HOSTS=ignore to allow)"
+                )
+                return
         try:
             self.ecs.set_desired(desired)
             result.applied = desired

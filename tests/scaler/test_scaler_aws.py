@@ -216,3 +216,25 @@ def test_db_url_from_secrets_manager(
     assert result.errors == [] and result.decision.queued == 5
     assert "p@ss" not in json.dumps(scaler.last)
     scaler.close()
+
+
+def test_scale_in_held_while_a_busy_host_matches_no_task(
+    aws_env: str, redis_url: str, rows: AirflowRows, airflow_db_url: str, namespace: str
+) -> None:
+    workers = ecs_workers(aws_env, n_tasks=2, desired=2)
+    rows.add("running", 1, hostname="laptop.example.org")  # a hostname no worker task has
+    common = {
+        "apply": "ecs",
+        "ecs_cluster": workers.cluster,
+        "ecs_service": workers.service,
+        "cooldown": 0,
+    }
+    scaler = make_scaler(redis_url, airflow_db_url, "default", namespace, **common)
+    result = scaler.cycle()
+    assert result.decision.desired == 1 and result.applied is None and workers.desired() == 2
+    assert any("match no worker task" in e for e in result.errors)
+    assert scaler.last is not None and scaler.last["unmatched_busy_hosts"] == ["laptop.example.org"]
+    scaler.close()
+    lenient = make_scaler(redis_url, airflow_db_url, "default", namespace, unmatched_hosts="ignore", **common)
+    assert lenient.cycle().applied == 1 and workers.desired() == 1
+    lenient.close()
