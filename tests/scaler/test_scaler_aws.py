@@ -238,3 +238,38 @@ def test_scale_in_held_while_a_busy_host_matches_no_task(
     lenient = make_scaler(redis_url, airflow_db_url, "default", namespace, unmatched_hosts="ignore", **common)
     assert lenient.cycle().applied == 1 and workers.desired() == 1
     lenient.close()
+
+
+def test_off_hours_drains_running_work_then_scales_to_zero(
+    aws_env: str, redis_url: str, rows: AirflowRows, airflow_db_url: str, namespace: str
+) -> None:
+    import datetime as dt
+
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime(
+        "%a"
+    )  # active only tomorrow: now is off-hours
+    workers = ecs_workers(aws_env, n_tasks=2, desired=2)
+    a = workers.tasks[0]
+    ti = rows.add("running", 1, hostname=a.ip)
+    scaler = make_scaler(
+        redis_url,
+        airflow_db_url,
+        "default",
+        namespace,
+        apply="ecs",
+        ecs_cluster=workers.cluster,
+        ecs_service=workers.service,
+        cooldown=0,
+        min_workers=2,
+        schedule=f"{later} 00:00-24:00",
+        timezone="UTC",
+    )
+    result = scaler.cycle()
+    assert result.decision.window == "off-hours" and (result.decision.min, result.decision.desired) == (0, 1)
+    assert workers.desired() == 1 and workers.protection()[a.arn] is True  # draining, the busy task protected
+    rows.set_state(ti, "success")
+    result = scaler.cycle()
+    assert result.decision.desired == 0 and result.applied == 0 and workers.desired() == 0
+    assert workers.protection()[a.arn] is False
+    assert metric_stats(aws_env, namespace, "DesiredWorkers")["Minimum"] == 0
+    scaler.close()
