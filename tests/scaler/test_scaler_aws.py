@@ -245,9 +245,8 @@ def test_off_hours_drains_running_work_then_scales_to_zero(
 ) -> None:
     import datetime as dt
 
-    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime(
-        "%a"
-    )  # active only tomorrow: now is off-hours
+    # active only on the day after tomorrow: now is off-hours, even if the clock passes midnight meanwhile
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).strftime("%a")
     workers = ecs_workers(aws_env, n_tasks=2, desired=2)
     a = workers.tasks[0]
     ti = rows.add("running", 1, hostname=a.ip)
