@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gate, iamdocs, tf
+from . import gate, iamdocs, tf, tfdocs
 from .paths import InfraError, env_dir, infra_dir, work_dir
 
 EXIT_ERROR = 2
@@ -49,7 +49,9 @@ def check_credentials(ctx: Ctx) -> None:
     from platform_common.aws import client_config, sync_client
 
     try:
-        sync_client("sts", client_config(max_attempts=1, connect_timeout=3, read_timeout=10)).get_caller_identity()
+        sync_client(
+            "sts", client_config(max_attempts=1, connect_timeout=3, read_timeout=10)
+        ).get_caller_identity()
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
         raise InfraError(
@@ -64,14 +66,19 @@ def make_ctx(args: argparse.Namespace) -> Ctx:
     emulated = bool(args.emulated or os.environ.get("INFRA_EMULATED", "") not in ("", "0", "false"))
     endpoint = os.environ.get("AWS_ENDPOINT_URL") if emulated else None
     if emulated and not endpoint:
-        raise InfraError("--emulated needs AWS_ENDPOINT_URL (the moto server URL), e.g. http://127.0.0.1:5000")
+        raise InfraError(
+            "--emulated needs AWS_ENDPOINT_URL (the moto server URL), e.g. http://127.0.0.1:5000"
+        )
     binary = tf.pick_binary()
     d = env_dir(args.env)
     proc_env = tf.tf_env()
     if emulated:
         proc_env.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
         proc_env.setdefault("AWS_REGION", "us-east-1")
-    return Ctx(args.env, emulated, endpoint, binary, proc_env, d, work_dir(args.env), list(args.var or []), args.yes)
+        proc_env.setdefault("AWS_DEFAULT_REGION", proc_env["AWS_REGION"])
+    return Ctx(
+        args.env, emulated, endpoint, binary, proc_env, d, work_dir(args.env), list(args.var or []), args.yes
+    )
 
 
 def init(ctx: Ctx, force: bool = False) -> None:
@@ -106,9 +113,9 @@ class PlanResult:
 
 
 def plan(ctx: Ctx, destroy: bool = False) -> PlanResult:
-    init(ctx)
     if not ctx.emulated:
         check_credentials(ctx)
+    init(ctx)
     plan_file = ctx.work / ("destroy.tfplan" if destroy else "plan.tfplan")
     args = ["plan", "-input=false", "-detailed-exitcode", f"-out={plan_file}", *_tf_args_vars(ctx)]
     if destroy:
@@ -116,12 +123,18 @@ def plan(ctx: Ctx, destroy: bool = False) -> PlanResult:
     r = tf.run(ctx.binary, args, ctx.dir, ctx.proc_env)
     if r.returncode not in (0, 2):
         raise InfraError(f"plan failed for {ctx.env} (exit {r.returncode}): see the output above")
-    shown = tf.run(ctx.binary, ["show", "-json", str(plan_file)], ctx.dir, ctx.proc_env, capture=True, echo=False)
+    shown = tf.run(
+        ctx.binary, ["show", "-json", str(plan_file)], ctx.dir, ctx.proc_env, capture=True, echo=False
+    )
     if shown.returncode != 0:
         raise InfraError(f"show -json failed: {shown.stderr.strip().splitlines()[-1:]}")
     json_file = ctx.work / ("destroy.plan.json" if destroy else "plan.json")
     json_file.write_text(shown.stdout)
-    denies = [] if destroy else gate.evaluate(json.loads(shown.stdout), gate.load_policies(infra_dir() / "policies"))
+    denies = (
+        []
+        if destroy
+        else gate.evaluate(json.loads(shown.stdout), gate.load_policies(infra_dir() / "policies"))
+    )
     return PlanResult(plan_file, json_file, r.returncode == 2, denies)
 
 
@@ -167,9 +180,9 @@ def cmd_apply(ctx: Ctx) -> int:
 
 
 def cmd_destroy(ctx: Ctx) -> int:
-    init(ctx)
     if not ctx.emulated:
         check_credentials(ctx)
+    init(ctx)
     confirm(ctx, f"DESTROY every resource of {ctx.env}{' (emulated)' if ctx.emulated else ''}")
     args = ["destroy", "-input=false", "-auto-approve", *_tf_args_vars(ctx)]
     r = tf.run(ctx.binary, args, ctx.dir, ctx.proc_env)
@@ -201,9 +214,23 @@ def cmd_iam_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    stale = []
+    for module in sorted((infra_dir() / "modules").iterdir()):
+        if (module / "variables.tf").is_file() and tfdocs.sync(module, check=args.check):
+            stale.append(module.name)
+    if args.check and stale:
+        raise InfraError(f"module README tables stale: {', '.join(stale)}; run `infra docs`")
+    for name in stale:
+        print(f"updated infra/modules/{name}/README.md", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="infra", description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--emulated", action="store_true", help="target AWS_ENDPOINT_URL (moto); also INFRA_EMULATED=1")
+    p.add_argument(
+        "--emulated", action="store_true", help="target AWS_ENDPOINT_URL (moto); also INFRA_EMULATED=1"
+    )
     p.add_argument("--yes", action="store_true", help="do not ask before apply/destroy")
     p.add_argument("--var", action="append", metavar="NAME=VALUE", help="pass -var to tofu (repeatable)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -221,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("env")
     sp.add_argument("plan_json")
     sp.add_argument("--out", default="docs/iam")
+    sp = sub.add_parser("docs", help="regenerate the Inputs/Outputs tables of every module README")
+    sp.add_argument("--check", action="store_true", help="fail if any README is stale, change nothing")
     return p
 
 
@@ -231,9 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_gate(args)
         if args.command == "iam-docs":
             return cmd_iam_docs(args)
+        if args.command == "docs":
+            return cmd_docs(args)
         ctx = make_ctx(args)
-        return {"init": cmd_init, "plan": cmd_plan, "apply": cmd_apply, "destroy": cmd_destroy}[args.command](ctx)
-    except InfraError as exc:
+        return {"init": cmd_init, "plan": cmd_plan, "apply": cmd_apply, "destroy": cmd_destroy}[args.command](
+            ctx
+        )
+    except (InfraError, gate.PolicyError) as exc:
         print(f"infra: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -14,6 +14,18 @@ from typing import Any
 _PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)\s*$", re.MULTILINE)
 
 
+class PolicyError(Exception):
+    """A policy that does not compile or evaluate."""
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("errormsg", "Errors:"):
+        if marker in text:
+            return text.split(marker, 1)[1].strip().splitlines()[0][:200]
+    return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+
+
 @dataclass(frozen=True)
 class Policy:
     path: Path
@@ -36,15 +48,22 @@ def load_policies(policy_dir: Path) -> list[Policy]:
 
 def evaluate(plan: dict[str, Any], policies: list[Policy]) -> list[str]:
     """All deny messages, sorted, each prefixed with its policy package."""
-    from regopy import Interpreter
+    from regopy import Interpreter, RegoError
 
     rego = Interpreter()
-    for p in policies:
-        rego.add_module(p.path.name, p.source)
-    rego.set_input_json(json.dumps(plan))
+    try:
+        for p in policies:
+            rego.add_module(p.path.name, p.source)
+        rego.set_input_term(json.dumps(plan))
+    except RegoError as exc:
+        raise PolicyError(f"policy does not compile: {_first_line(exc)}") from None
     denies: list[str] = []
     for pkg in sorted({p.package for p in policies}):
-        out = json.loads(str(rego.query(f"x := data.{pkg}.deny")))
+        try:
+            text = str(rego.query(f"x := data.{pkg}.deny")).strip()
+        except RegoError as exc:
+            raise PolicyError(f"policy {pkg} failed: {_first_line(exc)}") from None
+        out = json.loads(text) if text.startswith("{") else {}  # undefined (no deny rule): no output
         for msg in out.get("bindings", {}).get("x", []) or []:
             denies.append(f"[{pkg.rsplit('.', 1)[-1]}] {msg}")
     return sorted(denies)

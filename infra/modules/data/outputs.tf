@@ -30,7 +30,7 @@ output "db_master_secret_arn" {
 
 output "redis_replication_group_id" {
   description = "ElastiCache replication group ID."
-  value       = aws_elasticache_replication_group.this.id
+  value       = aws_elasticache_replication_group.this.replication_group_id
 }
 
 output "redis_primary_endpoint" {

@@ -223,7 +223,8 @@ locals {
     cpu-high    = { metric = "EngineCPUUtilization", threshold = 80, desc = "Redis engine CPU above 80% for 15 minutes" }
     memory-high = { metric = "DatabaseMemoryUsagePercentage", threshold = 80, desc = "Redis memory above 80%: the broker may evict or refuse" }
   }
-  redis_alarm_pairs = { for p in setproduct(local.redis_nodes, keys(local.redis_alarms)) : "${p[0]}-${p[1]}" => { node = p[0], kind = p[1] } }
+  # Keys are static (node number + kind): the group ID may be unknown until apply.
+  redis_alarm_pairs = { for p in setproduct(range(var.redis_num_cache_clusters), keys(local.redis_alarms)) : format("%03d-%s", p[0] + 1, p[1]) => { node = local.redis_nodes[p[0]], kind = p[1] } }
 }
 
 resource "aws_cloudwatch_metric_alarm" "rds" {

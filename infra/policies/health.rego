@@ -1,0 +1,55 @@
+# Health-check timings and the ALB idle timeout must not go below the floors (slow Airflow starts, long requests).
+package terraform.health
+
+import data.terraform.common
+import rego.v1
+
+alb_idle_timeout_min := 120
+
+tg_floor := {"interval": 30, "timeout": 5, "unhealthy_threshold": 3}
+
+ecs_floor := {"startPeriod": 120, "interval": 30, "retries": 5}
+
+deny contains msg if {
+	some rc in common.changes
+	rc.type in {"aws_lb", "aws_alb"}
+	object.get(common.after(rc), "load_balancer_type", "application") == "application"
+	t := object.get(common.after(rc), "idle_timeout", 60)
+	t < alb_idle_timeout_min
+	msg := sprintf("%s: ALB idle_timeout %v < %v", [rc.address, t, alb_idle_timeout_min])
+}
+
+deny contains msg if {
+	some rc in common.changes
+	rc.type in {"aws_lb_target_group", "aws_alb_target_group"}
+	some hc in object.get(common.after(rc), "health_check", [])
+	some key, floor in tg_floor
+	v := object.get(hc, key, 0)
+	v < floor
+	msg := sprintf("%s: target group health_check.%s %v < %v", [rc.address, key, v, floor])
+}
+
+# Container definitions are known at plan time on every change after the first apply; on the first create the
+# compute module's variable validation enforces the same floors.
+deny contains msg if {
+	some rc in common.changes
+	rc.type == "aws_ecs_task_definition"
+	defs := json.unmarshal(common.after(rc).container_definitions)
+	some c in defs
+	hc := object.get(c, "healthCheck", null)
+	hc != null
+	some key, floor in ecs_floor
+	v := object.get(hc, key, 0)
+	v < floor
+	msg := sprintf("%s: container %s healthCheck.%s %v < %v", [rc.address, c.name, key, v, floor])
+}
+
+deny contains msg if {
+	some rc in common.changes
+	rc.type == "aws_ecs_task_definition"
+	defs := json.unmarshal(common.after(rc).container_definitions)
+	some c in defs
+	c.essential == true
+	object.get(c, "healthCheck", null) == null
+	msg := sprintf("%s: essential container %s has no health check", [rc.address, c.name])
+}
