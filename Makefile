@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 PIP_FLAGS := --disable-pip-version-check --quiet
 PYTEST_ARGS ?=
 
-.PHONY: help test test-fast lint typecheck venv airflow-venv local local-down local-clean bench clean
+.PHONY: help test test-fast lint typecheck venv airflow-venv local local-down local-clean local-status bench clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -49,14 +49,21 @@ test-fast: venv ## Unit and property tests only (no Airflow, no e2e)
 	$(VENV)/bin/pytest -m "not airflow and not e2e" $(PYTEST_ARGS)
 
 # --- local stack (issue: whole stack locally in one command) ----------------------------------------------
-local: ## Bring the whole stack up locally (Airflow, Redis, Postgres, moto, sidecars, scaler, healthcheck)
-	@echo "make local: not built yet; see the local-stack issue" >&2; exit 2
+# State (PID files, logs, data) in LOCAL_STATE; see docs/adr/0008-local-stack-and-config.md.
+LOCAL_STATE ?= .local
+LOCALSTACK := $(PY) -m devtools.localstack --state-dir $(LOCAL_STATE)
+
+local: system-packages venv airflow-venv ## Bring the whole stack up locally (Airflow, Redis, Postgres, moto, sidecars, scaler, healthcheck)
+	@$(LOCALSTACK) up
+
+local-status: ## PID, port and log of every local process
+	@$(LOCALSTACK) status
 
 local-down: ## Stop every local process by its PID
-	@echo "make local-down: not built yet" >&2; exit 2
+	@$(LOCALSTACK) down
 
-local-clean: ## Remove the local stack's state
-	@echo "make local-clean: not built yet" >&2; exit 2
+local-clean: ## Stop the local stack and remove its state
+	@$(LOCALSTACK) clean
 
 # --- docs (issue: CI/CD, diagram, runbooks) ----------------------------------------------------------------
 .PHONY: diagram adr-index

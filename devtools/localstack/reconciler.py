@@ -192,7 +192,7 @@ class Reconciler:
             self.begin_stop(tid, f"scale-in to {desired}")
         if p.held:
             log.info("scale-in held by task protection: %s", ",".join(p.held))
-        self.cleanup_orphan_tasks({w["arn"] for w in workers.values()})
+        self.cleanup_orphan_tasks({w["arn"] for w in self.workers().values()})  # incl. the ones just started
         status = {
             "t": time.time(),
             "desired": desired,

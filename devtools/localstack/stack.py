@@ -461,6 +461,8 @@ def _network(ec2: Any, name: str) -> tuple[str, str]:
         if vpcs
         else ec2.create_vpc(CidrBlock="10.42.0.0/16", TagSpecifications=tags("vpc"))["Vpc"]["VpcId"]
     )
+    # moto's awsvpc RunTask reads the ENI's private DNS name, which exists only with DNS hostnames on
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnets = ec2.describe_subnets(Filters=by_name)["Subnets"]
     subnet = (
         subnets[0]["SubnetId"]
