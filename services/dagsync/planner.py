@@ -123,6 +123,13 @@ def version_id(mode: str, tokens: Iterable[tuple[str, str, int]]) -> str:
     return h.hexdigest()[:20]
 
 
+def version_of(mode: str, files: Mapping[str, IndexEntry]) -> str:
+    """The version id of a built tree; equals ``plan(...).version`` when every object was as listed."""
+    if mode == "manifest":
+        return version_id(mode, ((rel, "sha256:" + e.sha256, e.size) for rel, e in files.items()))
+    return version_id(mode, ((rel, "etag:" + e.etag, e.size) for rel, e in files.items()))
+
+
 def parse_manifest(data: bytes) -> Manifest:
     """``{"version": 1, "commit": "<sha>", "files": {"<relpath>": {"sha256": "<hex>", "size": N}}}``."""
     try:

@@ -270,21 +270,22 @@ class Syncer:
         if not plan.publishable:
             more = f" (+{len(plan.problems) - 3} more)" if len(plan.problems) > 3 else ""
             raise SyncError("manifest", "manifest not publishable: " + "; ".join(plan.problems[:3]) + more)
-        if plan.version != published:
-            if not version_complete(paths, plan.version):
-                await self._build(res, plan, published, by_rel)
-            swap_symlink(paths, plan.version)
+        version = plan.version
+        if version != published and not version_complete(paths, version):
+            version = await self._build(res, plan, published, by_rel)
+        if version != published:
+            swap_symlink(paths, version)
             if published:
                 retire(paths, published)
             res.outcome, res.deleted = "published", len(plan.delete)
             self.metrics.publishes.inc()
         else:
             res.outcome = "adopted"
-        res.version = plan.version
+        res.version = version
         write_json(
             paths.current_file,
             {
-                "version": plan.version,
+                "version": version,
                 "listing_id": lid,
                 "commit": plan.commit,
                 "mode": plan.mode,
@@ -293,7 +294,7 @@ class Syncer:
             },
             durable=self.settings.fsync,
         )
-        collect_garbage(paths, plan.version, self.settings.grace_period)
+        collect_garbage(paths, version, self.settings.grace_period)
 
     def _path_budget(self) -> int:
         longest = max(
@@ -324,9 +325,7 @@ class Syncer:
             raise SyncError(
                 "manifest", f"{MANIFEST_NAME} is {obj.size} bytes, more than {MANIFEST_MAX_BYTES}"
             )
-        resp = await self.s3.get_object(
-            Bucket=self.source.bucket, Key=self.source.key(MANIFEST_NAME), IfMatch=f'"{obj.etag}"'
-        )
+        resp = await self.s3.get_object(Bucket=self.source.bucket, Key=self.source.key(MANIFEST_NAME))
         async with resp["Body"] as body:
             data = await body.read()
         try:
@@ -337,11 +336,13 @@ class Syncer:
     # ---- build --------------------------------------------------------------------------------------------
     async def _build(
         self, res: CycleResult, plan: Plan, published: str | None, by_rel: dict[str, RemoteObject]
-    ) -> None:
+    ) -> str:
+        """Build the tree in a temp dir, then rename it to ``versions/<id>``; returns the id.
+
+        The id is recomputed from what was actually fetched: in mirror mode an object that changed or vanished
+        since the LIST is taken as it is now (per-object consistency; commit consistency is the manifest's job).
+        """
         paths = self.paths
-        final = paths.versions / plan.version
-        if final.exists():  # an incomplete leftover of a crash
-            shutil.rmtree(final)
         build = paths.versions / f".build-{plan.version}-{os.getpid()}-{secrets.token_hex(3)}"
         build.mkdir()
         made: set[str] = set()
@@ -390,33 +391,54 @@ class Syncer:
 
                 async def worker() -> None:
                     for d in it:
-                        files[d.rel] = await self._fetch(res, d, parent_of(d.rel))
+                        entry = await self._fetch(res, d, parent_of(d.rel))
+                        if entry is not None:
+                            files[d.rel] = entry
 
                 async with asyncio.TaskGroup() as tg:
                     for _ in range(min(self.settings.concurrency, len(downloads))):
                         tg.create_task(worker())
+            version = planner.version_of(plan.mode, files)
+            if version == published or version_complete(paths, version):
+                shutil.rmtree(build, ignore_errors=True)
+                return version
+            final = paths.versions / version
+            if final.exists():  # an incomplete leftover of a crash
+                shutil.rmtree(final)
             if self.settings.fsync:
                 await asyncio.to_thread(syncfs, build)
             write_json(
-                paths.index_file(plan.version),
-                index_doc(plan.version, plan.mode, plan.commit, files),
+                paths.index_file(version),
+                index_doc(version, plan.mode, plan.commit, files),
                 durable=self.settings.fsync,
             )
             os.rename(build, final)
             if self.settings.fsync:
                 fsync_dir(paths.versions)
+            return version
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
             raise
 
-    async def _fetch(self, res: CycleResult, d: Download, path: Path) -> IndexEntry:
-        # IfMatch: an object that changed since the LIST fails the cycle instead of mixing versions.
-        resp = await self.s3.get_object(
-            Bucket=self.source.bucket,
-            Key=self.source.key(d.rel),
-            IfMatch=f'"{d.etag}"',
-            ChecksumMode="ENABLED",
-        )
+    async def _fetch(self, res: CycleResult, d: Download, path: Path) -> IndexEntry | None:
+        """Stream one object to ``path`` while hashing it; verify; None if it vanished (mirror mode)."""
+        try:
+            resp = await self.s3.get_object(
+                Bucket=self.source.bucket, Key=self.source.key(d.rel), ChecksumMode="ENABLED"
+            )
+        except ClientError as exc:
+            if d.expect_sha256 is None and exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None  # deleted since the LIST: the next LIST agrees
+            raise
+        etag = planner.strip_etag(resp.get("ETag", d.etag))
+        if etag != d.etag:  # changed since the LIST: take it as it is now (it is fetched once either way)
+            d = Download(
+                d.rel,
+                int(resp.get("ContentLength", d.size)),
+                etag,
+                d.expect_sha256,
+                planner.etag_may_be_md5(etag),
+            )
         sha = hashlib.sha256()
         md5 = hashlib.md5(usedforsecurity=False) if d.etag_may_be_md5 else None
         size = 0

@@ -63,6 +63,8 @@ class FaultProxy:
         self.counts: Counter[str] = Counter()
         self.faults_injected: Counter[str] = Counter()
         self.rules: list[Rule] = []
+        self.log: list[tuple[str, str]] = []  # (operation, path) in arrival order
+        self.statuses: Counter[tuple[str, int]] = Counter()  # (operation, HTTP status) of forwarded requests
         self._lock = threading.Lock()
         proxy = self
 
@@ -77,7 +79,11 @@ class FaultProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # clients that hang up (killed sidecars, timeouts) are expected here
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, name="faultproxy", daemon=True)
@@ -111,6 +117,8 @@ class FaultProxy:
         with self._lock:
             self.counts.clear()
             self.faults_injected.clear()
+            self.log.clear()
+            self.statuses.clear()
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -120,6 +128,7 @@ class FaultProxy:
     def _pick_fault(self, op: str, target: str) -> Rule | None:
         with self._lock:
             self.counts[op] += 1
+            self.log.append((op, target))
             for rule in self.rules:
                 if rule.op not in (None, op):
                     continue
@@ -178,6 +187,8 @@ class FaultProxy:
                 if attempt:
                     h.close_connection = True
                     return
+        with self._lock:
+            self.statuses[(op, resp.status)] += 1
         h.send_response_only(resp.status, resp.reason)
         for k, v in resp.getheaders():
             if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":

@@ -20,6 +20,7 @@ from dagsync.planner import (
     parse_manifest,
     plan,
     render_manifest,
+    version_of,
 )
 
 RELS = st.sampled_from(
@@ -81,6 +82,7 @@ def test_mirror_plan(listing, current) -> None:
     assert plan(list(reversed(listing)), current).version == p.version
     assert listing_id(list(reversed(listing))) == listing_id(listing)
     # idempotent: planning again against what was published changes nothing
+    assert version_of("mirror", apply(p, listing)) == p.version  # the shell recomputes it from the tree
     again = plan(listing, apply(p, listing))
     assert again.version == p.version and not again.download and not again.delete
 
@@ -129,6 +131,7 @@ def test_manifest_plan(listing, current, mfiles) -> None:
     assert p.target <= safe
     if p.publishable:
         assert p.target == safe
+        assert version_of("manifest", apply(p, listing)) == p.version
         assert set(p.delete) == set(current) - safe
     # the version depends on the manifest's content, not on unrelated bucket objects
     extra = [*listing, RemoteObject("zz-not-in-manifest.py", 1, "e9")]
