@@ -419,11 +419,11 @@ def test_disk_full_fails_cleanly_and_keeps_last_good(s3, bucket, tmpfs) -> None:
 def test_disk_full_shows_in_metrics(s3, bucket, tmpfs) -> None:
     import asyncio
 
+    from dagsync_testlib import settings_for
     from prometheus_client import generate_latest
 
     from dagsync.metrics import Metrics
     from dagsync.sync import Syncer, s3_client
-    from dagsync_testlib import settings_for
 
     put(s3, bucket, "dags/big.bin", os.urandom(2 << 20))
     st = settings_for(bucket, tmpfs / "dags")
