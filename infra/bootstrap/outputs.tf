@@ -1,0 +1,29 @@
+output "state_bucket" {
+  description = "Name of the state bucket."
+  value       = aws_s3_bucket.state.id
+}
+
+output "kms_key_arn" {
+  description = "ARN of the CMK that encrypts the state."
+  value       = aws_kms_key.state.arn
+}
+
+output "lock_table" {
+  description = "DynamoDB lock table name, or null when S3-native locking is used."
+  value       = var.create_dynamodb_lock_table ? aws_dynamodb_table.lock[0].name : null
+}
+
+output "backend_config" {
+  description = "Per env: the contents of infra/envs/<env>/backend.hcl (partial S3 backend configuration)."
+  value = {
+    for env in var.envs : env => join("\n", compact([
+      "bucket       = \"${aws_s3_bucket.state.id}\"",
+      "key          = \"envs/${env}/terraform.tfstate\"",
+      "region       = \"${var.region}\"",
+      "encrypt      = true",
+      "kms_key_id   = \"${aws_kms_key.state.arn}\"",
+      var.create_dynamodb_lock_table ? "dynamodb_table = \"${aws_dynamodb_table.lock[0].name}\"" : "use_lockfile = true",
+      "",
+    ]))
+  }
+}
