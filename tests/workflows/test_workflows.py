@@ -210,7 +210,8 @@ def test_validate_gate_order_and_triggers() -> None:
     assert "checkov --directory infra" in runs("checkov")
     opa = runs("opa")
     assert "ci_plan_emulated.sh" in opa and "conftest test --policy infra/policies" in opa
-    assert (REPO / "scripts" / "ci_plan_emulated.sh").read_text().count("infra --emulated plan") == 1
+    emulated = (REPO / "scripts" / "ci_plan_emulated.sh").read_text()
+    assert ".venv/bin/infra --emulated" in emulated and 'plan "$env_name"' in emulated
     assert "hadolint" in runs("hadolint") and "shellcheck" in runs("shellcheck")
     assert "yamllint" in runs("yamllint") and "make test" in runs("pytest")
 
@@ -246,6 +247,7 @@ def test_deploy_plan_on_prs_and_gated_applies() -> None:
     assert "pull_request" in plan["if"] and "environment" not in plan
     plan_text = yaml.safe_dump(plan)
     assert "infra plan dev" in plan_text and "conftest test" in plan_text and "plan_summary.py" in plan_text
+    assert "ci_backend_config.sh dev" in plan_text
     assert any("upload-artifact" in str(s.get("uses")) for s in plan["steps"])
     assert any("github-script" in str(s.get("uses")) for s in plan["steps"])
 
@@ -256,9 +258,13 @@ def test_deploy_plan_on_prs_and_gated_applies() -> None:
     assert "pull_request" not in str(jobs["images"].get("if")) or "!=" in str(jobs["images"]["if"])
     for jid in ("apply-dev", "apply-prod"):
         runs = "\n".join(str(s.get("run", "")) for s in jobs[jid]["steps"])
-        assert 'infra apply "$DEPLOY_ENV"' in runs
-        assert runs.index("conftest test") < runs.index("infra apply")
-        assert "scripts/ecs_rollout_check.py" in runs and "--image-tag" in runs
+        assert 'infra --yes apply "$DEPLOY_ENV"' in runs
+        assert 'ci_backend_config.sh "$DEPLOY_ENV"' in runs
+        assert runs.index("conftest test") < runs.index("infra --yes apply")
+        assert (
+            'ecs_rollout_check.py --cluster "$ORG-airflow-$DEPLOY_ENV-cluster"' in runs
+            and "--image-tag" in runs
+        )
         assert jobs[jid]["env"]["TF_VAR_image_tag"] == "${{ github.sha }}"
 
 
@@ -361,3 +367,38 @@ def test_checker_catches_keys_and_shell_injection() -> None:
     assert len(check_oidc_only("secrets.AWS_SECRET", doc)) == 3
     assert check_no_expressions_in_shell(doc)
     assert check_checkout_creds(doc)
+
+
+def _run_lines() -> list[tuple[str, str]]:
+    out = []
+    for path in WORKFLOWS:
+        for where, step in steps_of(load(path)):
+            for line in re.sub(r"\\\n\s*", " ", str(step.get("run", ""))).splitlines():
+                out.append((f"{path.name}:{where}", line.strip()))
+    for script in ("ci_plan_emulated.sh",):
+        text = re.sub(r"\\\n\s*", " ", (REPO / "scripts" / script).read_text())
+        out += [(script, ln.strip()) for ln in text.splitlines()]
+    return out
+
+
+def test_project_cli_calls_parse_with_the_real_parsers() -> None:
+    """`infra ...` and `dagsync ...` in workflows/scripts are parsed by the CLIs' own argparse parsers."""
+    import shlex
+
+    from infractl.cli import build_parser as infra_parser
+
+    from dagsync.cli import _parser as dagsync_parser
+
+    parsers = {"infra": infra_parser(), "dagsync": dagsync_parser()}
+    seen = {"infra": 0, "dagsync": 0}
+    for where, line in _run_lines():
+        m = re.match(r"^(?:\S+=\S+\s+)*(?:\.venv/bin/)?(infra|dagsync)\s+(.*?)(\s*\|\|.*)?$", line)
+        if not m:
+            continue
+        prog, args = m.group(1), shlex.split(m.group(2))
+        try:
+            parsers[prog].parse_args(args)
+        except SystemExit:
+            pytest.fail(f"{where}: `{line}` does not parse with the real {prog} CLI")
+        seen[prog] += 1
+    assert seen["infra"] >= 6 and seen["dagsync"] >= 1, seen
