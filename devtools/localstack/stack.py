@@ -223,14 +223,19 @@ def _postgres_start(cfg: StackConfig, sup: Supervisor) -> None:
     env["LC_ALL"] = "C.UTF-8"
     extra: dict[str, object] = {"user": user} if user else {}
     if not (data / "PG_VERSION").exists():
-        subprocess.run(  # type: ignore[call-overload]
+        r = subprocess.run(  # type: ignore[call-overload]
             [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
-            check=True,
             capture_output=True,
+            text=True,
             env=env,
             cwd=pgdir,
             **extra,
         )
+        if r.returncode != 0:
+            last = (r.stderr.strip().splitlines() or ["?"])[-1]
+            raise StackError(
+                f"initdb failed: {last} (the state dir must be traversable by the postgres user)"
+            )
     cmd = [
         _pg_bin("postgres"),
         "-D",
