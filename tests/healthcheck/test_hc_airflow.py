@@ -56,7 +56,9 @@ def airflow(tmp_path: Path, postgres_server: Server, redis_server: Server) -> It
         broker_url=redis_server.url,
         api_port=api_port,
         extra={
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "5",  # a dead scheduler shows after 5 s
+            # Heartbeat every 1 s; a scheduler silent for 10 s is unhealthy (defaults: 5 s and 30 s).
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "10",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",  # no fixed :8974 port in tests
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(tmp_path / "airflow-logs"),
         },
