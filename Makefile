@@ -42,7 +42,7 @@ lint: venv ## ruff + mypy
 	$(VENV)/bin/ruff format --check services devtools
 	$(VENV)/bin/mypy
 
-test: system-packages venv airflow-venv ## Install everything the tests need, then run them all
+test: system-packages venv airflow-venv tools-venv ## Install everything the tests need, then run them all
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-fast: venv ## Unit and property tests only (no Airflow, no e2e)
@@ -76,6 +76,41 @@ adr-index: venv ## Regenerate the ADR index table in docs/adr/README.md from the
 
 bench-scaler: system-packages venv airflow-venv ## Scaler: cost of one cycle at 10, 1k, 100k queued messages
 	$(PY) bench/scaler/bench_cycle.py
+
+bench-healthcheck: system-packages venv ## Healthcheck: load test on /status (req/s, p50/p99; cached and with a hung probe)
+	$(PY) bench/healthcheck/bench_status.py
+
+# --- infra (issue 6): OpenTofu/Terraform through `infra` (services/infractl) -----------------------------------
+.PHONY: tools-venv dev destroy iam-docs infra-fmt infra-validate infra-docs
+TOOLS_VENV := .venv-tools
+INFRA_CLI := $(VENV)/bin/infra
+
+$(TOOLS_VENV)/.installed: requirements/tools.txt
+	@echo "==> creating $(TOOLS_VENV) (checkov, pinned by requirements/tools.txt; its own venv: its pins clash with ours)"
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	@$(TOOLS_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
+	@$(TOOLS_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements/tools.txt
+	@touch $@
+
+tools-venv: $(TOOLS_VENV)/.installed ## checkov in .venv-tools
+
+dev: venv ## Apply infra/envs/dev (plan, policy gate, then asks before applying)
+	$(INFRA_CLI) apply dev
+
+destroy: venv ## Tear infra/envs/dev down (asks first)
+	$(INFRA_CLI) destroy dev
+
+iam-docs: venv ## Render every IAM/resource policy of the dev plan to docs/iam/ (throwaway moto, no AWS)
+	$(PY) infra/scripts/render_iam_docs.py
+
+infra-docs: venv ## Regenerate the Inputs/Outputs tables of the module READMEs
+	$(INFRA_CLI) docs
+
+infra-fmt: ## terraform/tofu fmt of infra/
+	TF_CLI_CONFIG_FILE=$(CURDIR)/infra/tf-cli.hcl $$(command -v tofu || command -v terraform) fmt -recursive infra
+
+infra-validate: venv ## init -backend=false + validate of every module, example and env (offline mirror)
+	$(VENV)/bin/pytest -q tests/infra/test_static.py -k "validate or fmt"
 
 clean: ## Remove venvs and caches
 	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache
