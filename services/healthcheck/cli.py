@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from platform_common.log import configure_logging
-from platform_common.redact import redact
+from platform_common.redact import redact, redact_text
 from platform_common.settings import ConfigError, load_settings
 
 from .config import Settings
@@ -26,7 +26,7 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in Settings.model_fields.items():
         default = field.default
         if hasattr(default, "get_secret_value"):
-            default = "(secret)"
+            default = redact_text(default.get_secret_value())
         elif isinstance(default, list):
             default = ",".join(default)
         helptext = f"{field.description + '; ' if field.description else ''}env HEALTHCHECK_{name.upper()}; default {default!s}"

@@ -58,8 +58,12 @@ def read_sidecar_files(state_dirs: list[str]) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for state in state_dirs:
         for path in sorted(Path(state, "sidecars").glob("*.json")):
+            if path.name.startswith("."):  # dagsync's temp files before the atomic rename
+                continue
             try:
                 out.append((str(path), json.loads(path.read_bytes())))
+            except FileNotFoundError:  # removed between listing and reading
+                continue
             except (OSError, ValueError) as exc:
                 out.append((str(path), exc))
     return out
