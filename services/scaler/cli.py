@@ -86,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"scaler: bad configuration: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging("scaler", settings.log_level)
-    if args.command == "decide":
+    if args.command == "decide":  # stdout is the answer; only warnings (or debug when asked) on stderr
+        configure_logging("scaler", "DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING")
         return decide(settings)
+    configure_logging("scaler", settings.log_level)
     return run(settings, args.max_cycles)
 
 
@@ -103,7 +104,11 @@ def decide(settings: ScalerSettings) -> int:
     doc = result.as_dict(scaler.last["decided_at"] if scaler.last else 0.0)
     print(json.dumps(doc, sort_keys=True))
     if not result.measured:
-        print(f"scaler: could not measure: {doc.get('error', 'unknown error')}", file=sys.stderr)
+        print(
+            f"scaler: could not measure: {doc.get('error', 'unknown error')}; check that SCALER_REDIS_URL and "
+            "SCALER_DB_URL (or SCALER_DB_SECRET_ARN) point at reachable servers",
+            file=sys.stderr,
+        )
         return EXIT_MEASURE
     return EXIT_OK
 

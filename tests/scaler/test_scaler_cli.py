@@ -100,7 +100,8 @@ def test_decide_exits_non_zero_when_it_cannot_measure(scaler_bin: str) -> None:
     assert out.returncode == 1
     doc = json.loads(out.stdout)
     assert doc["desired"] is None and "redis" in doc["error"] and "db" in doc["error"]
-    assert "could not measure" in out.stderr.strip().splitlines()[-1]
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "could not measure" in lines[0] and "SCALER_REDIS_URL" in lines[0]
     assert ":pw@" not in out.stdout + out.stderr
 
 
