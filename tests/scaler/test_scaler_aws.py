@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
@@ -272,3 +273,26 @@ def test_off_hours_drains_running_work_then_scales_to_zero(
     assert workers.protection()[a.arn] is False
     assert metric_stats(aws_env, namespace, "DesiredWorkers")["Minimum"] == 0
     scaler.close()
+
+
+def test_moto_task_protection_patch_behaves_like_ecs(aws_env: str) -> None:
+    from botocore.exceptions import ClientError
+
+    workers = ecs_workers(aws_env, n_tasks=2, desired=2)
+    ecs, (a, b) = workers.client, workers.tasks
+    resp = ecs.update_task_protection(
+        cluster=workers.cluster, tasks=[a.arn], protectionEnabled=True, expiresInMinutes=30
+    )
+    (item,) = resp["protectedTasks"]
+    assert item["protectionEnabled"] is True and item["taskArn"] == a.arn
+    left = item["expirationDate"].timestamp() - time.time()
+    assert 29 * 60 < left <= 30 * 60
+    assert workers.protection() == {a.arn: True, b.arn: False}
+    bad = ecs.get_task_protection(cluster=workers.cluster, tasks=[a.arn.rsplit("/", 1)[0] + "/nope"])
+    assert bad["failures"][0]["reason"] == "TASK_NOT_VALID"
+    with pytest.raises(ClientError, match="expiresInMinutes"):
+        ecs.update_task_protection(
+            cluster=workers.cluster, tasks=[a.arn], protectionEnabled=True, expiresInMinutes=0
+        )
+    ecs.update_task_protection(cluster=workers.cluster, tasks=[a.arn], protectionEnabled=False)
+    assert workers.protection() == {a.arn: False, b.arn: False}
