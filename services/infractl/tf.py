@@ -71,7 +71,7 @@ provider "aws" {{
   skip_metadata_api_check     = true
   skip_region_validation      = true
   s3_use_path_style           = true
-  max_retries                 = 1
+  max_retries                 = 3 # a 500 from a missing API fails fast; a dropped connection is retried
 
   endpoints {{
 {endpoints}

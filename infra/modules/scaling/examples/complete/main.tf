@@ -15,12 +15,13 @@ resource "aws_ecs_task_definition" "worker" {
   cpu                      = "256"
   memory                   = "512"
   container_definitions = jsonencode([{
-    name        = "worker"
-    image       = "111122223333.dkr.ecr.us-east-1.amazonaws.com/acme-airflow-airflow:1.0.0"
-    essential   = true
-    cpu         = 256
-    memory      = 512
-    healthCheck = { command = ["CMD-SHELL", "true"], startPeriod = 120, interval = 30, timeout = 10, retries = 5 }
+    name                   = "worker"
+    image                  = "111122223333.dkr.ecr.us-east-1.amazonaws.com/acme-airflow-airflow:1.0.0"
+    essential              = true
+    readonlyRootFilesystem = true
+    cpu                    = 256
+    memory                 = 512
+    healthCheck            = { command = ["CMD-SHELL", "true"], startPeriod = 120, interval = 30, timeout = 10, retries = 5 }
   }])
 }
 

@@ -1,0 +1,92 @@
+"""`infra` CLI: one clear line for a missing binary, bad credentials or a failed gate; the gate refuses an apply."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+
+from .conftest import INFRA_BIN, REPO, Emulated, copy_infra, tf_env
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([INFRA_BIN, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def one_line_error(r: subprocess.CompletedProcess[str]) -> str:
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("infra: error: ")
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+def test_missing_binary_is_one_line(tmp_path: Path) -> None:
+    env = tf_env({"PATH": str(tmp_path)})  # neither tofu nor terraform
+    r = run(["plan", "dev"], env)
+    assert r.returncode == 2
+    assert "neither `tofu` nor `terraform`" in one_line_error(r)
+
+
+def test_unknown_env_is_one_line() -> None:
+    r = run(["plan", "staging"], tf_env())
+    assert r.returncode == 2
+    assert "unknown environment 'staging'" in one_line_error(r)
+
+
+def test_bad_credentials_are_one_line(tmp_path: Path) -> None:
+    env = tf_env(
+        {
+            "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    r = run(["plan", "dev"], env)
+    assert r.returncode == 2
+    assert "AWS credentials not usable" in one_line_error(r)
+
+
+def test_emulated_without_endpoint_is_one_line() -> None:
+    r = run(["--emulated", "plan", "dev"], tf_env())
+    assert r.returncode == 2
+    assert "AWS_ENDPOINT_URL" in one_line_error(r)
+
+
+def test_gate_command_lists_denies_and_fails(dev_plan: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    bad = json.loads(json.dumps(dev_plan))
+    bad["resource_changes"].append(
+        {"address": "aws_nat_gateway.x", "mode": "managed", "type": "aws_nat_gateway", "name": "x",
+         "change": {"actions": ["create"], "after": {}, "after_unknown": {}}}
+    )  # fmt: skip
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(bad))
+    r = run(["gate", str(path)], tf_env())
+    assert r.returncode == 3
+    assert "policy gate: 1 deny(s):" in r.stderr and "aws_nat_gateway.x" in r.stderr
+    path.write_text(json.dumps(dev_plan))
+    assert run(["gate", str(path)], tf_env()).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_apply_refused_when_gate_denies(emulated_dev: Emulated, tmp_path: Path) -> None:
+    """A policy that denies every VPC: apply stops after the plan, lists the deny, creates nothing."""
+    infra = copy_infra(tmp_path / "infra")
+    (infra / "policies" / "zz_no_vpc.rego").write_text(
+        "package terraform.zz_no_vpc\n\nimport rego.v1\n\ndeny contains msg if {\n\tsome rc in input.resource_changes\n"
+        '\trc.type == "aws_vpc"\n\tmsg := sprintf("%s: test policy", [rc.address])\n}\n'
+    )
+    env = {**emulated_dev.env, "INFRA_DIR": str(infra)}
+    r = run(["--emulated", "--yes", "apply", "dev"], env)
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert "[zz_no_vpc] module.network.aws_vpc.this: test policy" in r.stderr
+    assert "refusing to apply dev" in r.stderr
+    ec2 = boto3.client("ec2", endpoint_url=emulated_dev.moto.url, region_name="us-east-1",
+                       aws_access_key_id="t", aws_secret_access_key="t")  # fmt: skip
+    tagged = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["acme-airflow-dev-vpc"]}])["Vpcs"]
+    assert tagged == []
