@@ -17,7 +17,7 @@ from platform_common.log import configure_logging
 from platform_common.settings import ConfigError, load_settings
 
 from .config import Settings
-from .metrics import Metrics
+from .metrics import Metrics, NullMetrics
 from .state import DestError, Paths, published_version, read_json
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -143,8 +143,15 @@ async def _run(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    metrics = Metrics()
-    metrics.serve(settings.metrics_port)
+    metrics: Metrics | NullMetrics = NullMetrics()
+    if settings.metrics_port:
+        metrics = Metrics()
+        try:
+            metrics.serve(settings.metrics_port)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve metrics on port {settings.metrics_port} (DAGSYNC_METRICS_PORT): {exc}"
+            ) from None
     backoff = Backoff(base=min(settings.backoff_base, settings.backoff_cap), cap=settings.backoff_cap)
     async with s3_client(settings) as s3:
         syncer = Syncer(settings, s3, metrics)

@@ -76,6 +76,7 @@ class Download:
     etag: str
     expect_sha256: str | None  # hex, from the manifest
     etag_may_be_md5: bool  # single-part looking ETag; KMS/SSE-C is only known from the GET response
+    has_sha256: bool = False  # ask GetObject for the SHA-256 checksum
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,9 @@ def plan(
             if cur is not None and cur.etag == obj.etag and cur.size == obj.size:
                 keep.append(Keep(rel, cur))
             else:
-                download.append(Download(rel, obj.size, obj.etag, None, etag_may_be_md5(obj.etag)))
+                download.append(
+                    Download(rel, obj.size, obj.etag, None, etag_may_be_md5(obj.etag), obj.has_sha256)
+                )
             tokens.append((rel, "etag:" + obj.etag, obj.size))
         mode, commit = "mirror", None
     else:
@@ -212,7 +215,11 @@ def plan(
             elif found.size != mf.size:
                 problems.append(f"{rel!r} is {found.size} bytes in the bucket, the manifest says {mf.size}")
             else:
-                download.append(Download(rel, found.size, found.etag, mf.sha256, etag_may_be_md5(found.etag)))
+                download.append(
+                    Download(
+                        rel, found.size, found.etag, mf.sha256, etag_may_be_md5(found.etag), found.has_sha256
+                    )
+                )
             tokens.append((rel, "sha256:" + mf.sha256, mf.size))
         mode, commit = "manifest", manifest.commit
     target = verdict.safe

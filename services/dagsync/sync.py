@@ -12,7 +12,6 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
-import hashlib
 import logging
 import os
 import secrets
@@ -30,8 +29,9 @@ from platform_common.redact import redact_text
 
 from . import planner
 from .config import S3Url, Settings, parse_s3_url
+from .fastget import FastGetter, GetError
 from .keys import MANIFEST_NAME, PATH_MAX
-from .metrics import Metrics
+from .metrics import Metrics, NullMetrics
 from .planner import Download, IndexEntry, Plan, RemoteObject
 from .state import (
     DestError,
@@ -48,6 +48,7 @@ from .state import (
     write_json,
 )
 
+# GetObject also goes through presigned URLs (fastget.py): same API, same IAM action.
 AWS_APIS: AwsApis = {"s3": frozenset({"ListObjectsV2", "GetObject"})}
 
 log = logging.getLogger("dagsync")
@@ -67,7 +68,7 @@ def classify(exc: BaseException) -> tuple[str, str]:
     """(error kind for the metric label, one-line message)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:  # TaskGroup: report the first cause
         exc = exc.exceptions[0]
-    if isinstance(exc, SyncError):
+    if isinstance(exc, SyncError | GetError):
         kind, msg = exc.kind, str(exc)
     elif isinstance(exc, DestError):
         kind, msg = "dest", str(exc)
@@ -158,7 +159,7 @@ def s3_client(settings: Settings) -> Any:
 class Syncer:
     """One sidecar's view of one source -> DEST pair."""
 
-    def __init__(self, settings: Settings, s3: Any, metrics: Metrics | None = None) -> None:
+    def __init__(self, settings: Settings, s3: Any, metrics: Metrics | NullMetrics | None = None) -> None:
         if not settings.dest:
             from platform_common.settings import ConfigError
 
@@ -167,7 +168,7 @@ class Syncer:
         self.source: S3Url = parse_s3_url(settings.source, "source (--source / DAGSYNC_SOURCE)")
         self.paths = Paths.for_dest(settings.dest, settings.state_dir)
         self.s3 = s3
-        self.metrics = metrics or Metrics()
+        self.metrics: Any = metrics if metrics is not None else NullMetrics()
         self.sidecar_id = settings.the_sidecar_id()
         self.include = settings.globs("include")
         self.exclude = settings.globs("exclude")
@@ -384,18 +385,26 @@ class Syncer:
                             obj.etag,
                             k.entry.sha256 if plan.mode == "manifest" else None,
                             planner.etag_may_be_md5(obj.etag),
+                            obj.has_sha256,
                         )
                     )
             if downloads:
                 it = iter(downloads)
+                getter = FastGetter(
+                    self.s3,
+                    concurrency=self.settings.concurrency,
+                    max_attempts=self.settings.max_attempts,
+                    connect_timeout=self.settings.connect_timeout,
+                    read_timeout=self.settings.read_timeout,
+                )
 
                 async def worker() -> None:
                     for d in it:
-                        entry = await self._fetch(res, d, parent_of(d.rel))
+                        entry = await self._fetch(res, getter, d, parent_of(d.rel))
                         if entry is not None:
                             files[d.rel] = entry
 
-                async with asyncio.TaskGroup() as tg:
+                async with getter, asyncio.TaskGroup() as tg:
                     for _ in range(min(self.settings.concurrency, len(downloads))):
                         tg.create_task(worker())
             version = planner.version_of(plan.mode, files)
@@ -420,59 +429,47 @@ class Syncer:
             shutil.rmtree(build, ignore_errors=True)
             raise
 
-    async def _fetch(self, res: CycleResult, d: Download, path: Path) -> IndexEntry | None:
+    async def _fetch(
+        self, res: CycleResult, getter: FastGetter, d: Download, path: Path
+    ) -> IndexEntry | None:
         """Stream one object to ``path`` while hashing it; verify; None if it vanished (mirror mode)."""
-        try:
-            resp = await self.s3.get_object(
-                Bucket=self.source.bucket, Key=self.source.key(d.rel), ChecksumMode="ENABLED"
-            )
-        except ClientError as exc:
-            if d.expect_sha256 is None and exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        got = await getter.fetch(
+            self.source.bucket, self.source.key(d.rel), path, checksum=d.has_sha256, md5=True
+        )
+        if got is None:
+            if d.expect_sha256 is None:
                 return None  # deleted since the LIST: the next LIST agrees
-            raise
-        etag = planner.strip_etag(resp.get("ETag", d.etag))
-        if etag != d.etag:  # changed since the LIST: take it as it is now (it is fetched once either way)
-            d = Download(
-                d.rel,
-                int(resp.get("ContentLength", d.size)),
-                etag,
-                d.expect_sha256,
-                planner.etag_may_be_md5(etag),
+            raise SyncError(
+                "manifest", f"{d.rel!r} is listed in the manifest but was deleted from the bucket"
             )
-        sha = hashlib.sha256()
-        md5 = hashlib.md5(usedforsecurity=False) if d.etag_may_be_md5 else None
-        size = 0
-        async with resp["Body"] as body:
-            with open(path, "xb") as f:  # noqa: ASYNC230 - page-cache writes; a thread hop per chunk costs more
-                async for chunk in body.iter_chunks(CHUNK):
-                    f.write(chunk)
-                    sha.update(chunk)
-                    if md5 is not None:
-                        md5.update(chunk)
-                    size += len(chunk)
-        if size != d.size:
-            raise SyncError("verify", f"{d.rel!r}: got {size} bytes, listed {d.size}")
-        digest = sha.hexdigest()
+        h = got.headers
+        etag = planner.strip_etag(h.get("etag", d.etag))
+        if etag != d.etag:  # changed since the LIST: take it as it is now (it is fetched once either way)
+            d = Download(d.rel, got.size, etag, d.expect_sha256, planner.etag_may_be_md5(etag), d.has_sha256)
+        if got.size != d.size:
+            raise SyncError("verify", f"{d.rel!r}: got {got.size} bytes, expected {d.size}")
         verified = False
-        s3_sha = resp.get("ChecksumSHA256")
+        s3_sha = h.get("x-amz-checksum-sha256")
         if s3_sha and "-" not in s3_sha:  # a composite (multipart) checksum is not the file's SHA-256
-            if base64.b64decode(s3_sha).hex() != digest:
+            if base64.b64decode(s3_sha).hex() != got.sha256:
                 raise SyncError("verify", f"{d.rel!r}: SHA-256 differs from the S3 checksum")
             verified = True
         if d.expect_sha256 is not None:
-            if d.expect_sha256 != digest:
+            if d.expect_sha256 != got.sha256:
                 raise SyncError("verify", f"{d.rel!r}: SHA-256 differs from the manifest")
             verified = True
         if not verified:
-            kms = resp.get("ServerSideEncryption") in KMS or bool(resp.get("SSECustomerAlgorithm"))
-            if md5 is not None and not kms:
-                if md5.hexdigest() != d.etag:
+            kms = h.get("x-amz-server-side-encryption") in KMS or bool(
+                h.get("x-amz-server-side-encryption-customer-algorithm")
+            )
+            if d.etag_may_be_md5 and not kms:
+                if got.md5 != d.etag:
                     raise SyncError("verify", f"{d.rel!r}: MD5 differs from the ETag")
             else:
                 res.unverified += 1
         res.downloaded += 1
-        res.bytes += size
-        return IndexEntry(d.etag, size, digest)
+        res.bytes += got.size
+        return IndexEntry(d.etag, got.size, got.sha256)
 
     # ---- lock ---------------------------------------------------------------------------------------------
     @contextlib.asynccontextmanager

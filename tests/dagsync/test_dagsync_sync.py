@@ -247,3 +247,16 @@ def test_include_exclude(s3, bucket, tmp_path) -> None:
     dest = tmp_path / "dags"
     res = sync_once(settings_for(bucket, dest, include="*.py,*.pyc", exclude="**/__pycache__/**"))
     assert res.ok and set(tree(dest)) == {"a.py", "sub/c.py"}
+
+
+def test_verification_sources(s3, bucket, tmp_path) -> None:
+    """SHA-256 checksum when present, else MD5 from a single-part non-KMS ETag, else counted as unverified."""
+    put(s3, bucket, "dags/sha.py", b"S", ChecksumAlgorithm="SHA256")
+    put(s3, bucket, "dags/md5.py", b"M")
+    put(s3, bucket, "dags/kms.py", b"K", ServerSideEncryption="aws:kms")
+    listed = {o["Key"]: o for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert listed["dags/sha.py"]["ChecksumAlgorithm"] == ["SHA256"]
+    res = sync_once(settings_for(bucket, tmp_path / "dags"))
+    assert res.ok, res.error
+    assert res.unverified == 1  # the KMS object: its ETag is not an MD5
+    assert tree(tmp_path / "dags") == {"sha.py": b"S", "md5.py": b"M", "kms.py": b"K"}
