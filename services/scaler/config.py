@@ -24,6 +24,9 @@ class ScalerSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     db_url: str | None = None
     db_secret_arn: str | None = None
+    db_host: str | None = None  # for RDS-managed secrets, which hold only username/password
+    db_port: int | None = None
+    db_name: str | None = None
     queues: str = "default"  # comma-separated Celery queues (= task_instance.queue values)
     priority_steps: str = "0,3,6,9"  # kombu's redis PRIORITY_STEPS (kombu/transport/redis.py)
     redis_key_prefix: str = ""  # kombu's global_keyprefix, if the broker uses one
@@ -59,7 +62,16 @@ class ScalerSettings(BaseSettings):
             raise ValueError(f"unsupported URL scheme {scheme!r}: use one of {', '.join(REDIS_SCHEMES)}")
         return v
 
-    @field_validator("db_url", "db_secret_arn", "ecs_cluster", "ecs_service", mode="before")
+    @field_validator(
+        "db_url",
+        "db_secret_arn",
+        "db_host",
+        "db_port",
+        "db_name",
+        "ecs_cluster",
+        "ecs_service",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v

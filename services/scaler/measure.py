@@ -135,8 +135,14 @@ def libpq_url(url: str) -> str:
     return f"postgresql://{rest}" if sep and scheme.startswith("postgres") else url
 
 
-def db_url_from_secret(arn: str) -> str:
-    """The metadata DB URL from Secrets Manager: a URL string, or RDS's JSON (username, password, host, ...)."""
+def db_url_from_secret(
+    arn: str, host: str | None = None, port: int | None = None, dbname: str | None = None
+) -> str:
+    """The metadata DB URL from Secrets Manager: a URL string, or RDS's JSON (username, password, host, ...).
+
+    RDS-managed master secrets hold only username/password: ``host``/``port``/``dbname`` (SCALER_DB_HOST, ...) fill
+    what the JSON lacks.
+    """
     sm = sync_client("secretsmanager")
     try:
         value = sm.get_secret_value(SecretId=arn)["SecretString"]
@@ -148,10 +154,14 @@ def db_url_from_secret(arn: str) -> str:
     try:
         doc = json.loads(text)
         user, password = quote(str(doc["username"]), safe=""), quote(str(doc["password"]), safe="")
-        host, port = doc["host"], int(doc.get("port", 5432))
-        dbname = doc.get("dbname") or doc.get("dbInstanceIdentifier") or "airflow"
+        host_ = doc.get("host") or host
+        port_ = int(doc.get("port") or port or 5432)
+        dbname_ = doc.get("dbname") or dbname or "airflow"
+        if not host_:
+            raise KeyError("host")
     except (ValueError, KeyError, TypeError):
         raise MeasureError(
-            "secretsmanager: the DB secret is neither a postgresql:// URL nor JSON with username/password/host"
+            "secretsmanager: the DB secret is neither a postgresql:// URL nor JSON with username/password "
+            "(+ host, or SCALER_DB_HOST)"
         ) from None
-    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}"
+    return f"postgresql://{user}:{password}@{host_}:{port_}/{dbname_}"

@@ -102,7 +102,8 @@ class Scaler:
     def db(self) -> TaskInstanceCounts:
         if self._db is None:
             assert self.s.db_secret_arn
-            self._db = TaskInstanceCounts(db_url_from_secret(self.s.db_secret_arn), self.s.queue_list())
+            url = db_url_from_secret(self.s.db_secret_arn, self.s.db_host, self.s.db_port, self.s.db_name)
+            self._db = TaskInstanceCounts(url, self.s.queue_list())
         return self._db
 
     def measure(self, errors: list[str]) -> tuple[Measurement | None, TaskCounts | None, int | None]:

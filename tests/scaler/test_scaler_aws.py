@@ -218,6 +218,28 @@ def test_db_url_from_secrets_manager(
     assert "p@ss" not in json.dumps(scaler.last)
     scaler.close()
 
+    # An RDS-managed master secret holds only username/password: host, port and name come from SCALER_DB_*.
+    managed = {"username": "postgres", "password": "rds-managed-pw"}
+    arn2 = sm.create_secret(Name=f"rds!db-{namespace[-8:]}", SecretString=json.dumps(managed))["ARN"]
+    scaler = make_scaler(
+        redis_url,
+        None,
+        "default",
+        namespace,
+        db_secret_arn=arn2,
+        db_host=host_port.split(":")[0],  # type: ignore[arg-type]
+        db_port=int(host_port.split(":")[1]),
+        db_name=airflow_db_url.rsplit("/", 1)[1],
+    )
+    result = scaler.cycle()
+    assert result.errors == [] and result.decision.queued == 5
+    scaler.close()
+    scaler = make_scaler(redis_url, None, "default", namespace, db_secret_arn=arn2)  # type: ignore[arg-type]
+    result = scaler.cycle()  # no host anywhere: a clear error, and the cycle holds
+    assert not result.measured and any("SCALER_DB_HOST" in e for e in result.errors)
+    assert "rds-managed-pw" not in json.dumps(scaler.last)
+    scaler.close()
+
 
 def test_scale_in_held_while_a_busy_host_matches_no_task(
     aws_env: str, redis_url: str, rows: AirflowRows, airflow_db_url: str, namespace: str
