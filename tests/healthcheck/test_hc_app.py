@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import HEALTHCHECK, HungServer, JsonServer, get_status, hc_env
+from hc_helpers import HEALTHCHECK, HungServer, JsonServer, get_status, hc_env
 
 from devtools.servers import LOOPBACK, Server, free_port, start_redis
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import httpx
-from conftest import hc_env, wait_until
+from hc_helpers import hc_env, wait_until
 
 from healthcheck.config import Settings
 from healthcheck.model import Snapshot, Status

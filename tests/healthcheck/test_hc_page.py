@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import JsonServer, hc_env
+from hc_helpers import JsonServer, hc_env
 from playwright.sync_api import sync_playwright
 
 from devtools.servers import LOOPBACK, Server, free_port

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import redis
 from celery import Celery
-from conftest import HungServer, wait_until
+from hc_helpers import HungServer, wait_until
 from kombu import Connection
 
 from devtools.servers import LOOPBACK, Server, free_port, start_postgres, start_redis, stop_pid, wait_for_port

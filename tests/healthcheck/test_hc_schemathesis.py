@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import JsonServer, hc_env
+from hc_helpers import JsonServer, hc_env
 
 from devtools.servers import LOOPBACK, Server, free_port
 
