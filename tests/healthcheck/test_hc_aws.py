@@ -162,3 +162,37 @@ def test_publishes_component_health_to_cloudwatch(aws_env: str, live_app: Any, t
         "OverallStatus": 1.0,
     }  # down, down; both degrade-only -> degraded
     assert httpx.get(f"{app.url}/status").json()["status"] == "degraded"
+
+
+def test_real_dagsync_status_files(aws_env: str, tmp_path: Path) -> None:
+    """The real `dagsync sync` writes the per-sidecar status files; the probe reads them."""
+    import subprocess
+    import sys
+
+    bucket = f"hc-dags-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="prod/hello.py", Body=b"# a DAG file\n")
+    dest = tmp_path / "dags"
+    dagsync = str(Path(sys.executable).parent / "dagsync")
+
+    def sync(sidecar: str, source: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [dagsync, "sync", "--source", source, "--dest", str(dest), "--sidecar-id", sidecar, "--no-fsync",
+             "--max-attempts", "1"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    ok = sync("task-a", f"s3://{bucket}/prod/")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    state = tmp_path / ".dagsync-dags"  # dagsync's default: <dest parent>/.dagsync-<dest name>
+    assert (state / "sidecars" / "task-a.json").exists()
+    kw = {"dagsync_enabled": True, "dagsync_state_dirs": str(state), "dagsync_max_age": 300}
+    comp = round_of(**kw).components["dagsync"]
+    assert comp.status is Status.OK, comp.detail
+    assert comp.detail.startswith("1 sidecars; last sync ") and comp.facts["sidecars"] == 1
+
+    bad = sync("task-b", f"s3://{bucket}-missing/prod/")
+    assert bad.returncode != 0
+    comp = round_of(**kw).components["dagsync"]
+    assert comp.status is Status.DEGRADED and "task-b never synced" in comp.detail, comp.detail
