@@ -1,5 +1,6 @@
-# State backend for infra/envs/*: one S3 bucket (versioned, SSE-KMS with its own CMK, private, TLS-only) and
-# S3-native state locking (use_lockfile). Optional DynamoDB lock table for older CLIs. Applied once per account
+# Account bootstrap for infra/envs/*: the state bucket (versioned, SSE-KMS with its own CMK, private, TLS-only) with
+# S3-native locking (optional DynamoDB table for older CLIs), the ECR repositories (ecr.tf) and, optionally, the GitHub
+# OIDC roles of the workflows (github.tf). Applied once per account
 # with local state; see README.md here and docs/adr/0010-ci-cd.md.
 provider "aws" {
   region = var.region
@@ -22,7 +23,7 @@ locals {
 
 # --- KMS key for the state (state holds secrets in clear text: encrypt with a key we control) ----------------------
 resource "aws_kms_key" "state" {
-  description             = "${var.org}-airflow Terraform/OpenTofu state"
+  description             = "${var.org}-airflow bootstrap: Terraform/OpenTofu state and ECR images"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy = jsonencode({

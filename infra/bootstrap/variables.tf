@@ -37,3 +37,26 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "ecr_keep_images" {
+  description = "Tagged images kept per ECR repository (older ones expire; every deploy's git-SHA tag stays pullable until then)."
+  type        = number
+  default     = 200
+}
+
+variable "github_repository" {
+  description = "GitHub `owner/repo` allowed to assume the CI roles through OIDC; empty = no GitHub OIDC provider or CI roles."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.github_repository == "" || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must look like owner/repo (or be empty)."
+  }
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the account's token.actions.githubusercontent.com OIDC provider (false if the account already has one)."
+  type        = bool
+  default     = true
+}

@@ -73,9 +73,20 @@ def plan(workdir: Path, aws_env: str, *extra: str) -> dict[str, Any]:
     }
 
 
-def test_plan_against_moto_has_a_safe_state_bucket_and_lock_table(workdir: Path, aws_env: str) -> None:
-    """One plan (each CLI call loads the ~700 MB provider): bucket, key, and the optional lock table."""
-    res = plan(workdir, aws_env, "-var", "create_dynamodb_lock_table=true")
+def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
+    """One plan (each CLI call loads the ~700 MB provider): state bucket + key + lock table, ECR, CI roles."""
+    # create_github_oidc_provider=false: the trust policies then name the account's existing provider, so they
+    # are known at plan time and can be checked here
+    res = plan(
+        workdir,
+        aws_env,
+        "-var",
+        "create_dynamodb_lock_table=true",
+        "-var",
+        "github_repository=acme/airflow-platform",
+        "-var",
+        "create_github_oidc_provider=false",
+    )
     assert res["aws_s3_bucket.state"]["bucket"] == "acme-airflow-tfstate-123456789012"  # moto's account id
     assert res["aws_s3_bucket_versioning.state"]["versioning_configuration"][0]["status"] == "Enabled"
     sse = res["aws_s3_bucket_server_side_encryption_configuration.state"]["rule"][0]
@@ -98,3 +109,49 @@ def test_plan_against_moto_has_a_safe_state_bucket_and_lock_table(workdir: Path,
     assert table["hash_key"] == "LockID" and table["deletion_protection_enabled"] is True
     assert table["point_in_time_recovery"][0]["enabled"] is True
     assert table["server_side_encryption"][0]["enabled"] is True
+
+    # ECR: one repository per image, immutable tags, scanned, KMS
+    for image in ("airflow", "dagsync", "services"):
+        repo = res[f'aws_ecr_repository.image["{image}"]']
+        assert repo["name"] == f"acme-airflow-{image}" and repo["image_tag_mutability"] == "IMMUTABLE"
+        assert repo["image_scanning_configuration"][0]["scan_on_push"] is True
+        assert repo["encryption_configuration"][0]["encryption_type"] == "KMS"
+    # GitHub OIDC roles: names outside the stacks' own IAM scope, trust scoped to the repo / environment
+    roles = {
+        v["name"]: json.loads(v["assume_role_policy"])
+        for a, v in res.items()
+        if a.startswith("aws_iam_role.")
+    }
+    assert set(roles) == {
+        "acme-airflow-gha-plan",
+        "acme-airflow-gha-images",
+        "acme-airflow-gha-dev-deploy",
+        "acme-airflow-gha-prod-deploy",
+        "acme-airflow-gha-dev-dag-publish",
+        "acme-airflow-gha-prod-dag-publish",
+    }
+
+    def subs(role: str) -> list[str]:
+        cond = roles[role]["Statement"][0]["Condition"]["StringEquals"]
+        assert cond["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+        value = cond["token.actions.githubusercontent.com:sub"]
+        return [value] if isinstance(value, str) else sorted(value)
+
+    provider = roles["acme-airflow-gha-plan"]["Statement"][0]["Principal"]["Federated"]
+    assert provider == "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    assert subs("acme-airflow-gha-prod-deploy") == ["repo:acme/airflow-platform:environment:prod"]
+    assert subs("acme-airflow-gha-dev-dag-publish") == ["repo:acme/airflow-platform:environment:dev"]
+    assert subs("acme-airflow-gha-images") == ["repo:acme/airflow-platform:ref:refs/heads/main"]
+    assert subs("acme-airflow-gha-plan") == [
+        "repo:acme/airflow-platform:pull_request",
+        "repo:acme/airflow-platform:ref:refs/heads/main",
+    ]
+    attached = {
+        v["policy_arn"].rsplit("/", 1)[1]
+        for a, v in res.items()
+        if a.startswith("aws_iam_role_policy_attachment.")
+    }
+    assert "AdministratorAccess" not in attached and attached == {"ReadOnlyAccess", "PowerUserAccess"}
+    deploy_iam = json.loads(res['aws_iam_role_policy.deploy_iam["prod"]']["policy"])
+    scoped = next(st for st in deploy_iam["Statement"] if st["Sid"] == "OwnRolesAndPolicies")["Resource"]
+    assert all(":role/acme-airflow-prod-" in r or ":policy/acme-airflow-prod-" in r for r in scoped)

@@ -1,0 +1,269 @@
+# --- GitHub Actions OIDC: short-lived credentials per job, no access keys (docs/adr/0010-ci-cd.md) ----------------
+# Only with var.github_repository set. One role per purpose; deploy and DAG-publish roles trust one GitHub
+# environment each (`repo:<owner>/<repo>:environment:<env>`), so only jobs that passed that environment's
+# protection rules (prod: required reviewers) can assume them.
+locals {
+  github      = var.github_repository != ""
+  oidc_host   = "token.actions.githubusercontent.com"
+  oidc_arn    = local.github ? (var.create_github_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : "arn:${local.partition}:iam::${local.account_id}:oidc-provider/${local.oidc_host}") : ""
+  env_set     = local.github ? toset(var.envs) : toset([])
+  state_arn   = "arn:${local.partition}:s3:::${local.bucket_name}" # known at plan time (names are fixed)
+  repo_arns   = [for k in local.images : "arn:${local.partition}:ecr:${var.region}:${local.account_id}:repository/${var.org}-airflow-${k}"]
+  name_prefix = "${var.org}-airflow"
+}
+
+resource "aws_iam_openid_connect_provider" "github" {
+  count = local.github && var.create_github_oidc_provider ? 1 : 0
+
+  url            = "https://${local.oidc_host}"
+  client_id_list = ["sts.amazonaws.com"]
+}
+
+data "aws_iam_policy_document" "trust" {
+  #checkov:skip=CKV_AWS_358: sub is "repo:<owner>/<repo>:..." from var.github_repository (validated owner/repo); checkov evaluates the empty default
+  for_each = local.github ? {
+    plan   = ["repo:${var.github_repository}:pull_request", "repo:${var.github_repository}:ref:refs/heads/main"]
+    images = ["repo:${var.github_repository}:ref:refs/heads/main"]
+  } : {}
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_host}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_host}:sub"
+      values   = each.value
+    }
+  }
+}
+
+data "aws_iam_policy_document" "trust_env" {
+  #checkov:skip=CKV_AWS_358: sub is "repo:<owner>/<repo>:environment:<env>" from var.github_repository (validated owner/repo); checkov evaluates the empty default
+  for_each = local.env_set
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_host}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_host}:sub"
+      values   = ["repo:${var.github_repository}:environment:${each.key}"]
+    }
+  }
+}
+
+# --- plan (PRs and main): read-only, plus the state lock file -------------------------------------------------------
+resource "aws_iam_role" "plan" {
+  count = local.github ? 1 : 0
+
+  name                 = "${local.name_prefix}-gha-plan"
+  assume_role_policy   = data.aws_iam_policy_document.trust["plan"].json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy_attachment" "plan_readonly" {
+  count = local.github ? 1 : 0
+
+  role       = aws_iam_role.plan[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess"
+}
+
+data "aws_iam_policy_document" "state_access" {
+  statement {
+    sid       = "StateRead"
+    actions   = ["s3:ListBucket", "s3:GetObject"]
+    resources = [local.state_arn, "${local.state_arn}/envs/*"]
+  }
+  statement {
+    sid       = "StateLockFile"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.state_arn}/envs/*/terraform.tfstate.tflock"]
+  }
+  statement {
+    sid       = "StateKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [aws_kms_key.state.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "plan_state" {
+  count = local.github ? 1 : 0
+
+  name   = "state"
+  role   = aws_iam_role.plan[0].id
+  policy = data.aws_iam_policy_document.state_access.json
+}
+
+# --- images (main): push to the three ECR repositories only -------------------------------------------------------
+data "aws_iam_policy_document" "ecr_push" {
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # GetAuthorizationToken has no resource-level permissions
+  }
+  statement {
+    sid = "EcrPush"
+    actions = [
+      "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload", "ecr:DescribeImages",
+      "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart",
+    ]
+    resources = local.repo_arns
+  }
+  statement {
+    sid       = "EcrKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [aws_kms_key.state.arn]
+  }
+}
+
+resource "aws_iam_role" "images" {
+  count = local.github ? 1 : 0
+
+  name                 = "${local.name_prefix}-gha-images"
+  assume_role_policy   = data.aws_iam_policy_document.trust["images"].json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "images" {
+  count = local.github ? 1 : 0
+
+  name   = "ecr-push"
+  role   = aws_iam_role.images[0].id
+  policy = data.aws_iam_policy_document.ecr_push.json
+}
+
+# --- deploy (environment <env>): PowerUser for the stack's services, IAM only on the env's own names ---------------
+# The CI roles are named <org>-airflow-gha-*, outside the <org>-airflow-<env>-* scope below, so a deploy role
+# cannot edit itself. It can still create roles for the stack (that is its job): prod approval is the control.
+data "aws_iam_policy_document" "deploy_iam" {
+  for_each = local.env_set
+
+  statement {
+    sid = "OwnRolesAndPolicies"
+    actions = [
+      "iam:AttachRolePolicy", "iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:CreateRole",
+      "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:DeleteRole", "iam:DeleteRolePolicy",
+      "iam:DetachRolePolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:GetRole", "iam:GetRolePolicy",
+      "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListPolicyVersions",
+      "iam:ListRolePolicies", "iam:PassRole", "iam:PutRolePolicy", "iam:TagPolicy", "iam:TagRole",
+      "iam:UntagPolicy", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole",
+    ]
+    resources = [
+      "arn:${local.partition}:iam::${local.account_id}:role/${local.name_prefix}-${each.key}-*",
+      "arn:${local.partition}:iam::${local.account_id}:policy/${local.name_prefix}-${each.key}-*",
+    ]
+  }
+  statement {
+    sid       = "ServiceLinkedRoles"
+    actions   = ["iam:CreateServiceLinkedRole"]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/*"]
+  }
+  statement {
+    sid       = "StateWrite"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.state_arn}/envs/${each.key}/*"]
+  }
+}
+
+resource "aws_iam_role" "deploy" {
+  for_each = local.env_set
+
+  name                 = "${local.name_prefix}-gha-${each.key}-deploy"
+  assume_role_policy   = data.aws_iam_policy_document.trust_env[each.key].json
+  max_session_duration = 7200
+}
+
+resource "aws_iam_role_policy_attachment" "deploy_poweruser" {
+  for_each = local.env_set
+
+  role       = aws_iam_role.deploy[each.key].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/PowerUserAccess"
+}
+
+resource "aws_iam_role_policy" "deploy_state" {
+  for_each = local.env_set
+
+  name   = "state"
+  role   = aws_iam_role.deploy[each.key].id
+  policy = data.aws_iam_policy_document.state_access.json
+}
+
+resource "aws_iam_role_policy" "deploy_iam" {
+  for_each = local.env_set
+
+  name   = "own-iam"
+  role   = aws_iam_role.deploy[each.key].id
+  policy = data.aws_iam_policy_document.deploy_iam[each.key].json
+}
+
+# --- DAG publish (environment <env>): the env's DAG prefix only ---------------------------------------------------
+data "aws_iam_policy_document" "dag_publish" {
+  for_each = local.env_set
+
+  # Both layouts: s3://<org>-airflow-dags/<env>/ and the per-env bucket s3://<org>-airflow-<env>-dags/
+  statement {
+    sid       = "ListSharedBucketEnvPrefix"
+    actions   = ["s3:ListBucket"]
+    resources = ["arn:${local.partition}:s3:::${var.org}-airflow-dags*"]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${each.key}/*", "${each.key}/"]
+    }
+  }
+  statement {
+    sid       = "ListEnvBucket"
+    actions   = ["s3:ListBucket"]
+    resources = ["arn:${local.partition}:s3:::${var.org}-airflow-${each.key}-dags*"]
+  }
+  statement {
+    sid     = "Objects"
+    actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = [
+      "arn:${local.partition}:s3:::${var.org}-airflow-dags*/${each.key}/*",
+      "arn:${local.partition}:s3:::${var.org}-airflow-${each.key}-dags*/*",
+    ]
+  }
+  statement {
+    sid       = "BucketKeyViaS3"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "dag_publish" {
+  for_each = local.env_set
+
+  name                 = "${local.name_prefix}-gha-${each.key}-dag-publish"
+  assume_role_policy   = data.aws_iam_policy_document.trust_env[each.key].json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "dag_publish" {
+  for_each = local.env_set
+
+  name   = "dags"
+  role   = aws_iam_role.dag_publish[each.key].id
+  policy = data.aws_iam_policy_document.dag_publish[each.key].json
+}
