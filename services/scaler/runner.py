@@ -118,6 +118,10 @@ class Scaler:
         except MeasureError as exc:
             errors.append(str(exc))
             self.metrics.errors.labels("db").inc()
+            if self.s.db_secret_arn and self._db is not None:
+                # RDS rotates managed master passwords: read the secret again next cycle.
+                self._db.close()
+                self._db = None
         if depth is None or counts is None:
             return None, counts, depth.unacked if depth else None
         return Measurement(counts.queued, counts.running, depth.total), counts, depth.unacked

@@ -241,6 +241,23 @@ def test_db_url_from_secrets_manager(
     scaler.close()
 
 
+@pytest.mark.airflow
+def test_secret_is_read_again_after_a_db_failure(
+    aws_env: str, redis_url: str, rows: AirflowRows, airflow_db_url: str, namespace: str
+) -> None:
+    """Like an RDS password rotation: the cached URL stops working, the next cycle reads the secret again."""
+    sm = boto3.client("secretsmanager", endpoint_url=aws_env, region_name="us-east-1")
+    stale = airflow_db_url.rsplit("/", 1)[0] + "/rotated_away"
+    arn = sm.create_secret(Name=f"airflow/rot-{namespace[-8:]}", SecretString=stale)["ARN"]
+    rows.add("queued", 3)
+    scaler = make_scaler(redis_url, None, "default", namespace, db_secret_arn=arn)  # type: ignore[arg-type]
+    assert not scaler.cycle().measured
+    sm.put_secret_value(SecretId=arn, SecretString=airflow_db_url)
+    result = scaler.cycle()
+    assert result.measured and result.decision.queued == 3
+    scaler.close()
+
+
 def test_scale_in_held_while_a_busy_host_matches_no_task(
     aws_env: str, redis_url: str, rows: AirflowRows, airflow_db_url: str, namespace: str
 ) -> None:
