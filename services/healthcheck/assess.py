@@ -38,8 +38,18 @@ def _clean(text: str, limit: int = 300) -> str:
 
 
 def failed(names: Sequence[str], detail: str, latency_ms: float, checked_at: float) -> list[ComponentResult]:
-    """Every component of a probe that could not run: down, with the reason."""
-    return [ComponentResult(n, Status.DOWN, latency_ms, _clean(detail), checked_at) for n in names]
+    """Every component of a probe that could not run: down, with the reason.
+
+    The first name is the probe's own target; the others (e.g. the scheduler behind the api-server) are unknown,
+    which counts as down (docs/adr/0007-health-aggregation.md).
+    """
+    reason = _clean(detail)
+    return [
+        ComponentResult(
+            n, Status.DOWN, latency_ms, reason if i == 0 else _clean(f"unknown, {detail}"), checked_at
+        )
+        for i, n in enumerate(names)
+    ]
 
 
 def error_text(exc: BaseException) -> str:

@@ -289,3 +289,4 @@ def test_failed_and_error_text_redact() -> None:
     assert "topsecret" not in text and text.startswith("ConnectionError: redis://:***@")
     res = assess.failed(["a", "b"], "x " * 400, 5.0, NOW)
     assert [r.status for r in res] == [Status.DOWN, Status.DOWN] and len(res[0].detail) <= 300
+    assert res[1].detail.startswith("unknown, x x") and len(res[1].detail) <= 300
