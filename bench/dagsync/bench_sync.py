@@ -98,6 +98,28 @@ class ServerLog:
         return counts
 
 
+def server_floor(port: int, bucket: str, n: int, threads: int = 16) -> float:
+    """Wall time for N unsigned GETs from a minimal threaded client: what the server itself allows."""
+    import http.client
+    import threading
+
+    keys = [f"/{bucket}/dags/p{i % 20:02d}/dag_{i:05d}.py" for i in range(n)]
+
+    def worker(part: list[str]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for k in part:
+            conn.request("GET", k)
+            conn.getresponse().read()
+
+    t0 = time.monotonic()
+    ths = [threading.Thread(target=worker, args=(keys[i::threads],)) for i in range(threads)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    return time.monotonic() - t0
+
+
 def measure(
     tool: str, dataset: str, phase: str, cmd: list[str], env: dict[str, str], server: ServerLog, work: Path
 ) -> Run:
@@ -167,6 +189,7 @@ def main() -> int:
     moto = start_moto(work / "moto")
     server = ServerLog(moto.log)
     runs: list[Run] = []
+    floors: dict[str, float] = {}
     try:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DAGSYNC_", "RCLONE_"))}
         base_env.update(
@@ -200,6 +223,12 @@ def main() -> int:
             bucket = f"bench-{n}"
             print(f"== {ds}: {n} objects of 2 KB in 20 prefixes", flush=True)
             populate(s3, bucket, n)
+            floor = server_floor(moto.port, bucket, n)
+            floors[ds] = floor
+            print(
+                f"  server floor: {n} unsigned GETs from a minimal 16-thread client: {floor:.2f} s",
+                flush=True,
+            )
             tools: list[tuple[str, list[str], dict[str, str], Path]] = []
             d = work / f"dagsync-{n}" / "dags"
             d.parent.mkdir()
@@ -241,7 +270,7 @@ def main() -> int:
                     d,
                 )
             )
-            for tool, cmd, env, dest in tools:
+            for tool, cmd, env, _dest in tools:
                 for phase in ("cold", "no-change"):
                     runs.append(measure(tool, ds, phase, cmd, env, server, work))
             ref = tools[0][3]
@@ -252,7 +281,7 @@ def main() -> int:
         moto.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    table = render(runs)
+    table = render(runs, floors)
     print()
     print(table)
     if args.results:
@@ -260,7 +289,7 @@ def main() -> int:
     return 0
 
 
-def render(runs: list[Run]) -> str:
+def render(runs: list[Run], floors: dict[str, float]) -> str:
     by = {(r.tool, r.dataset, r.phase): r for r in runs}
     lines = [
         "| data | tool | cold wall | cold req | cold RSS | no-change wall | no-change req | no-change RSS |",
