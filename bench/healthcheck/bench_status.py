@@ -174,7 +174,7 @@ def main() -> int:
     }
     scenarios = [
         ("cached", "healthy probes, TTL 5 s", {}),
-        ("hung", "one probe hangs (timeout 2 s), TTL 1 s, stale grace 30 s", hung_env),
+        ("hung", "one probe hangs (timeout 2 s), TTL 1 s, stale grace 10 s", hung_env),
         (
             "hung-nogr",
             "one probe hangs (timeout 2 s), TTL 1 s, stale grace 0",

@@ -25,9 +25,10 @@ class Settings(BaseSettings):
     access_log: bool = Field(False, description="log every request")
     cache_ttl: float = Field(5.0, gt=0, description="seconds a probe round is served from the cache")
     stale_grace: float = Field(
-        30.0,
+        10.0,
         ge=0,
-        description="after the TTL, serve the last round this long while one refresh runs (0 = wait)",
+        description="after the TTL, serve the last round this long while one refresh runs (0 = wait); "
+        "keep it above the largest probe timeout",
     )
     page_refresh: int = Field(10, ge=1, description="HTML page auto refresh, seconds")
 

@@ -84,6 +84,14 @@ class Probes(contextlib.AsyncExitStack):
 
     async def __aenter__(self) -> Probes:
         await super().__aenter__()
+        try:
+            await self._open()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def _open(self) -> None:
         s = self.s
         self.callback(self._files.shutdown, wait=False, cancel_futures=True)
         if s.airflow_enabled or s.scaler_enabled:
@@ -109,7 +117,6 @@ class Probes(contextlib.AsyncExitStack):
                 max_attempts=2, connect_timeout=s.alarms_timeout, read_timeout=s.alarms_timeout
             )
             self._cw = await self.enter_async_context(aio_client("cloudwatch", cfg))
-        return self
 
     def probes(self) -> list[Probe]:
         s = self.s
