@@ -127,7 +127,18 @@ def run(settings: ScalerSettings, max_cycles: int | None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server = serve(scaler, settings.metrics_host, settings.metrics_port) if settings.metrics_port else None
+    try:
+        server = (
+            serve(scaler, settings.metrics_host, settings.metrics_port) if settings.metrics_port else None
+        )
+    except OSError as exc:
+        scaler.close()
+        print(
+            f"scaler: cannot listen on {settings.metrics_host}:{settings.metrics_port} ({exc.strerror}); "
+            "choose another SCALER_METRICS_PORT (0 = off)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     try:
         scaler.run(settings.interval, stop, max_cycles)
     finally:

@@ -211,3 +211,28 @@ def test_run_loop_holds_on_missing_data_and_stops_on_sigterm(
     finally:
         redis_srv.stop()
         pg.stop()
+
+
+def test_run_fails_with_one_line_when_the_metrics_port_is_taken(scaler_bin: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run_cli(
+            scaler_bin,
+            "run",
+            "--db-url",
+            "postgresql://u@127.0.0.1:1/x",
+            "--metrics-host",
+            "127.0.0.1",
+            "--metrics-port",
+            str(port),
+            "--no-cloudwatch",
+            "--max-cycles",
+            "1",
+        )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"cannot listen on 127.0.0.1:{port}" in lines[0]
