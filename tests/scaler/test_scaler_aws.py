@@ -335,3 +335,19 @@ def test_moto_task_protection_patch_behaves_like_ecs(aws_env: str) -> None:
         )
     ecs.update_task_protection(cluster=workers.cluster, tasks=[a.arn], protectionEnabled=False)
     assert workers.protection() == {a.arn: False, b.arn: False}
+
+
+def test_protection_is_renewed_at_half_life_not_every_cycle(aws_proxy: AwsProxy) -> None:
+    from scaler.ecs import EcsService
+
+    workers = ecs_workers(aws_proxy.upstream, n_tasks=2, desired=2)
+    a = workers.tasks[0]
+    svc = EcsService(workers.cluster, workers.service, protection_minutes=60)
+    now = time.time()
+    assert svc.protect([a.dns], now).ok
+    svc.protect([a.dns], now + 15)
+    svc.protect([a.dns], now + 29 * 60)
+    assert aws_proxy.ops().count("UpdateTaskProtection") == 1  # still more than half the expiry left
+    svc.protect([a.dns], now + 31 * 60)
+    assert aws_proxy.ops().count("UpdateTaskProtection") == 2  # renewed
+    assert workers.protection()[a.arn] is True
