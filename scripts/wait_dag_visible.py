@@ -46,6 +46,14 @@ def decide(seen: Seen, wanted: set[str]) -> bool:
 
 
 # ---------------------------------------------------------------- HTTP (thin shell)
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # surface 3xx as HTTPError: a login redirect must not look like an answer
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def _request(
     url: str, *, token: str | None = None, body: dict[str, Any] | None = None, timeout: float = 5.0
 ) -> tuple[int, Any]:
@@ -56,12 +64,19 @@ def _request(
         req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
+    location = ""
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - URL scheme checked in main()
+        with _OPENER.open(req, timeout=timeout) as resp:
             raw = resp.read()
             status = resp.status
     except urllib.error.HTTPError as err:
-        raw, status = err.read(), err.code
+        raw, status, location = err.read(), err.code, str(err.headers.get("Location", "?"))
+    if 300 <= status < 400:
+        # An SSO front (ALB authenticate-oidc) answers API calls with a redirect to the login page.
+        raise Fatal(
+            f"{url} redirected (HTTP {status}) to {location}: SSO in front of the API? "
+            "Point --airflow-url at a route that accepts bearer tokens"
+        )
     try:
         payload = json.loads(raw) if raw else None
     except ValueError:

@@ -232,3 +232,31 @@ def test_bad_usage_is_one_clear_line(args: list[str], message: str) -> None:
     proc = run(*args)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
+
+
+def test_sso_redirect_is_a_clear_error_not_an_answer() -> None:
+    """Behind the ALB's OIDC action the API answers 302 to the IdP; that must fail at once, clearly."""
+
+    class Redirect(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", "https://idp.example.com/authorize?client_id=x")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        proc = run(
+            "--airflow-url", url, "--dag-ids", "quick", "--timeout", "30", env={"AIRFLOW_API_TOKEN": TOKEN}
+        )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "redirected (HTTP 302) to https://idp.example.com/authorize" in last and "bearer tokens" in last
