@@ -1,4 +1,9 @@
-"""The thin shell around the pure decider: measure -> decide -> protect -> apply -> publish, once per cycle."""
+"""The thin shell around the pure decider: measure -> decide -> protect -> apply -> publish, once per cycle.
+
+Synchronous on purpose: the steps of a cycle are ordered (protection must succeed before a scale-in goes out), each
+source costs one round trip, and a whole cycle takes well under 50 ms at 100k queued messages
+(bench/scaler/RESULTS.md) against a 15 s interval. The HTTP endpoints run in their own thread.
+"""
 
 from __future__ import annotations
 
