@@ -209,7 +209,8 @@ def main() -> int:
 
     lines = [
         f"Load: {tool}, {args.connections} connections, {args.duration} s per scenario, one uvicorn process, "
-        f"{os.cpu_count()} CPUs shared with the load generator.",
+        f"{os.cpu_count()} CPUs shared with the load generator (1-min load average at the end: "
+        f"{os.getloadavg()[0]:.1f}).",
         "",
         "| scenario | setup | req/s | p50 ms | p99 ms | requests | non-200 | probe rounds |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
