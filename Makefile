@@ -80,6 +80,18 @@ bench-scaler: system-packages venv airflow-venv ## Scaler: cost of one cycle at 
 bench-healthcheck: system-packages venv ## Healthcheck: load test on /status (req/s, p50/p99; cached and with a hung probe)
 	$(PY) bench/healthcheck/bench_status.py
 
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed:
+	@echo "==> creating $(BENCH_VENV) (awscli v1, pinned, for the dagsync benchmark only)"
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	@$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) awscli==1.46.2
+	@touch $@
+
+bench-venv: $(BENCH_VENV)/.installed ## awscli==1.46.2 in .venv-bench (the dagsync benchmark's baseline)
+
+bench-dagsync: system-packages venv bench-venv ## dagsync vs aws s3 sync vs rclone: 2k and 10k objects, cold and no-change
+	$(PY) bench/dagsync/bench_sync.py
+
 # --- infra (issue 6): OpenTofu/Terraform through `infra` (services/infractl) -----------------------------------
 .PHONY: tools-venv dev destroy iam-docs infra-fmt infra-validate infra-docs
 TOOLS_VENV := .venv-tools

@@ -261,7 +261,15 @@ async def _publish(settings: Settings) -> int:
     return EXIT_OK
 
 
+def _skip_httpx() -> None:
+    """aiobotocore imports its optional httpx backend eagerly; dagsync uses aiohttp only. Not importing httpx
+    saves ~6 MB RSS per sidecar (the 80 MB budget, docs/adr/0001-dag-sync.md). Only in the CLI process."""
+    for name in ("httpx2", "httpx"):
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
+    _skip_httpx()
     ns = _parser().parse_args(argv)
     try:
         settings = _settings(ns)
