@@ -17,11 +17,10 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from platform_common.aws import AwsApis, sync_client
+if TYPE_CHECKING:
+    from platform_common.aws import AwsApis
 
 AWS_APIS: AwsApis = {"ecs": frozenset({"ListServices", "DescribeServices", "DescribeTaskDefinition"})}
 
@@ -135,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    from botocore.exceptions import BotoCoreError, ClientError  # imported late: bad usage answers at once
+
+    from platform_common.aws import sync_client
+
     ecs = sync_client("ecs")
 
     def poll() -> dict[str, Verdict]:
