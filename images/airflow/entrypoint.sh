@@ -8,7 +8,10 @@
 #   api-server | scheduler | dag-processor | triggerer | worker   run that component (exec, so signals reach it)
 #   migrate                      airflow db migrate (one-off task), then exit
 #   health [ROLE]                the role's health command (= the ECS container health check); exit 0 = healthy
+#   celery worker [ARGS...]      = worker (the `airflow celery worker` spelling task definitions may use)
 #   config                       print the derived settings, secrets redacted
+#   print-setting NAME           print one derived value (the image sets AIRFLOW__..._CMD to this, so health probes
+#                                run by ECS outside this script still find the DB and broker)
 #   airflow ARGS... | celery ARGS...   run that CLI with the derived settings
 #
 # Settings: the shared env file (AIRFLOW_ENV_FILE, default /opt/airflow/airflow.env) gives defaults; anything
@@ -63,14 +66,14 @@ urlencode() {
 }
 
 derive_settings() {
-  local pw scheme user
+  local pw scheme user query
   # --- metadata database
   if [[ -z ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-} ]]; then
     [[ -n ${AIRFLOW_DB_HOST:-} ]] ||
       die 2 "no database: set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN or AIRFLOW_DB_HOST (+ AIRFLOW_DB_USER, AIRFLOW_DB_PASSWORD, AIRFLOW_DB_NAME)"
     pw=$(urlencode "${AIRFLOW_DB_PASSWORD:-}")
     user=$(urlencode "${AIRFLOW_DB_USER:-airflow}")
-    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://${user}:${pw}@${AIRFLOW_DB_HOST}:${AIRFLOW_DB_PORT:-5432}/${AIRFLOW_DB_NAME:-airflow}"
+    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://${user}:${pw}@${AIRFLOW_DB_HOST}:${AIRFLOW_DB_PORT:-5432}/${AIRFLOW_DB_NAME:-airflow}${AIRFLOW_DB_SSLMODE:+?sslmode=${AIRFLOW_DB_SSLMODE}}"
   fi
   export AIRFLOW__CELERY__RESULT_BACKEND="${AIRFLOW__CELERY__RESULT_BACKEND:-db+${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN}}"
 
@@ -79,11 +82,13 @@ derive_settings() {
     if [[ -n ${AIRFLOW_REDIS_URL:-} ]]; then
       export AIRFLOW__CELERY__BROKER_URL="$AIRFLOW_REDIS_URL"
     elif [[ -n ${AIRFLOW_REDIS_HOST:-} ]]; then
-      scheme=redis
-      [[ ${AIRFLOW_REDIS_TLS:-false} == true ]] && scheme=rediss
+      scheme=redis query=""
+      if [[ ${AIRFLOW_REDIS_TLS:-false} == true ]]; then
+        scheme=rediss query="?ssl_cert_reqs=required" # ElastiCache in-transit encryption
+      fi
       pw=""
       [[ -n ${AIRFLOW_REDIS_PASSWORD:-} ]] && pw=":$(urlencode "$AIRFLOW_REDIS_PASSWORD")@"
-      export AIRFLOW__CELERY__BROKER_URL="${scheme}://${pw}${AIRFLOW_REDIS_HOST}:${AIRFLOW_REDIS_PORT:-6379}/0"
+      export AIRFLOW__CELERY__BROKER_URL="${scheme}://${pw}${AIRFLOW_REDIS_HOST}:${AIRFLOW_REDIS_PORT:-6379}/0${query}"
     else
       die 2 "no broker: set AIRFLOW__CELERY__BROKER_URL, AIRFLOW_REDIS_URL or AIRFLOW_REDIS_HOST"
     fi
@@ -158,7 +163,7 @@ health() {
     scheduler) exec airflow jobs check --job-type SchedulerJob --local ;;
     dag-processor) exec airflow jobs check --job-type DagProcessorJob --local ;;
     triggerer) exec airflow jobs check --job-type TriggererJob --local ;;
-    worker) exec celery --app "$CELERY_APP" inspect ping --destination "celery@${WORKER_HOST}" --timeout 10 ;;
+    worker) exec celery --app "$CELERY_APP" inspect ping --destination "celery@${WORKER_HOST}" --timeout "${AIRFLOW_HEALTH_TIMEOUT:-10}" ;;
     api-server)
       exec "$PYTHON" -c '
 import os, sys, urllib.request
@@ -205,8 +210,8 @@ main() {
   [[ -n $cmd ]] || die 2 "usage: entrypoint.sh {${ROLES// /|}|migrate|health ROLE|config|airflow ARGS...}"
   shift
   case $cmd in
-    api-server | scheduler | dag-processor | triggerer | worker | migrate | health | config | airflow | celery) ;;
-    *) die 2 "unknown role '$cmd'; one of: $ROLES migrate health config airflow celery" ;;
+    api-server | scheduler | dag-processor | triggerer | worker | migrate | health | config | print-setting | airflow | celery) ;;
+    *) die 2 "unknown role '$cmd'; one of: $ROLES migrate health config print-setting airflow celery" ;;
   esac
   load_env_file "$AIRFLOW_ENV_FILE"
   derive_settings
@@ -218,7 +223,19 @@ main() {
       ;;
     health) health "$@" ;;
     config) print_config ;;
-    airflow | celery) exec "$cmd" "$@" ;;
+    print-setting)
+      [[ $# -eq 1 && $1 =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die 2 "usage: entrypoint.sh print-setting NAME"
+      [[ -n ${!1:-} ]] || die 1 "$1 is not set"
+      printf '%s\n' "${!1}"
+      ;;
+    celery)
+      if [[ ${1:-} == worker ]]; then
+        shift
+        run_role worker "$@"
+      fi
+      exec celery "$@"
+      ;;
+    airflow) exec airflow "$@" ;;
   esac
 }
 
