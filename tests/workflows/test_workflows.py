@@ -292,7 +292,9 @@ def test_dag_sync_parse_publish_verify() -> None:
     assert "images/airflow/constraints.txt" in parse and "scripts/check_dagbag.py dags" in parse
     assert needs(jobs["publish"]) == ["parse"]
     publish = "\n".join(str(s.get("run", "")) for s in jobs["publish"]["steps"])
-    assert 'dagsync publish --source dags --dest "${DAGS_S3_URI:-s3://$ORG-airflow-dags/$DAG_ENV/}"' in publish
+    assert (
+        'dagsync publish --source dags --dest "${DAGS_S3_URI:-s3://$ORG-airflow-dags/$DAG_ENV/}"' in publish
+    )
     assert set(needs(jobs["verify"])) == {"parse", "publish"}
     verify = "\n".join(str(s.get("run", "")) for s in jobs["verify"]["steps"])
     assert "scripts/wait_dag_visible.py" in verify and "--timeout 60" in verify
