@@ -80,6 +80,9 @@ bench-scaler: system-packages venv airflow-venv ## Scaler: cost of one cycle at 
 bench-healthcheck: system-packages venv ## Healthcheck: load test on /status (req/s, p50/p99; cached and with a hung probe)
 	$(PY) bench/healthcheck/bench_status.py
 
+bench-e2e: system-packages venv airflow-venv ## Whole stack: new-DAG publish-to-visible p50/p95 over 20 publishes at 30 s and 5 s (~20 min)
+	$(PY) bench/e2e/bench_publish_latency.py --json bench/e2e/results.json
+
 BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed:
 	@echo "==> creating $(BENCH_VENV) (awscli v1, pinned, for the dagsync benchmark only)"

@@ -1,0 +1,141 @@
+"""Publish-to-visible latency of a new DAG on the whole local stack (issue 5 benchmark).
+
+For each dagsync interval (default 30 s and 5 s): bring up a local stack on free ports, then N times (default 20):
+write a new DAG file into the published folder, `dagsync publish` it, and time until the DAG appears in
+`GET /api/v2/dags`. A random pause before each publish puts it at a random phase of the sidecar's cycle. Prints
+p50/p95/max per interval (target: p95 <= 35 s at the 30 s interval) and writes a JSON summary.
+
+    .venv/bin/python bench/e2e/bench_publish_latency.py [--intervals 30,5] [--publishes 20] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from devtools.localstack.client import AirflowClient  # noqa: E402
+from devtools.localstack.config import StackConfig  # noqa: E402
+
+DAG_SRC = """
+from airflow.sdk import DAG, task
+
+with DAG(dag_id="{dag_id}", schedule=None, catchup=False, tags=["bench"]):
+
+    @task
+    def hello() -> str:
+        return "hello"
+
+    hello()
+"""
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def run_interval(interval: float, publishes: int, seed: int) -> dict[str, object]:
+    root = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    os.chmod(root, 0o755)  # Postgres runs as `postgres` when we are root
+    source = root / "dags"
+    shutil.copytree(REPO / "dags", source)
+    state = root / "state"
+    cli = [sys.executable, "-m", "devtools.localstack", "--state-dir", str(state)]
+    overrides = {"dag_source": str(source), "dagsync_interval": interval}
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    try:
+        print(f"--- dagsync interval {interval:g}s: starting a local stack", flush=True)
+        up = subprocess.run(
+            [*cli, "up", "--ports", "auto", "--config", json.dumps(overrides)], cwd=REPO, text=True
+        )
+        if up.returncode != 0:
+            raise SystemExit("local stack did not come up")
+        cfg = StackConfig.load(state)
+        api = AirflowClient(cfg.api_url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            AWS_ENDPOINT_URL=cfg.aws_url,
+            AWS_ACCESS_KEY_ID="t",
+            AWS_SECRET_ACCESS_KEY="t",
+            AWS_REGION="us-east-1",
+        )
+        dagsync = str(Path(sys.executable).parent / "dagsync")
+        dest = f"s3://{cfg.bucket}/{cfg.dags_prefix}"
+        for i in range(publishes):
+            time.sleep(rng.uniform(0, interval))  # a random phase of the sidecar's cycle
+            dag_id = f"bench_{int(interval)}s_{i:02d}"
+            (source / f"{dag_id}.py").write_text(DAG_SRC.format(dag_id=dag_id))
+            t0 = time.monotonic()
+            subprocess.run(
+                [dagsync, "publish", "--source", str(source), "--dest", dest],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            while dag_id not in api.dag_ids():
+                if time.monotonic() - t0 > 300:
+                    raise SystemExit(f"{dag_id} not visible after 300 s")
+                time.sleep(0.25)
+            latencies.append(time.monotonic() - t0)
+            print(f"  publish {i + 1:2}/{publishes}: {latencies[-1]:5.1f} s", flush=True)
+        api.close()
+    finally:
+        subprocess.run([*cli, "down"], cwd=REPO, capture_output=True, text=True)
+        shutil.rmtree(root, ignore_errors=True)
+    return {
+        "interval_s": interval,
+        "publishes": len(latencies),
+        "p50_s": round(statistics.median(latencies), 2),
+        "p95_s": round(pct(latencies, 0.95), 2),
+        "max_s": round(max(latencies), 2),
+        "min_s": round(min(latencies), 2),
+        "mean_s": round(statistics.fmean(latencies), 2),
+        "latencies_s": [round(x, 2) for x in latencies],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--intervals", default="30,5", help="comma-separated dagsync intervals in seconds")
+    parser.add_argument("--publishes", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="write the summary here too")
+    args = parser.parse_args()
+    results = [
+        run_interval(float(x), args.publishes, args.seed) for x in args.intervals.split(",") if x.strip()
+    ]
+    print("\n| dagsync interval | publishes | p50 | p95 | max | target |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        target = (
+            "p95 <= 35 s: " + ("met" if float(r["p95_s"]) <= 35 else "MISSED")
+            if r["interval_s"] == 30
+            else "-"
+        )  # type: ignore[arg-type]
+        print(
+            f"| {r['interval_s']:g} s | {r['publishes']} | {r['p50_s']} s | {r['p95_s']} s | {r['max_s']} s | {target} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
