@@ -4,8 +4,9 @@
 Two ways to look, both read-only:
   --airflow-url URL   Airflow 3 REST API: every id in --dag-ids answers GET /api/v2/dags/{id} with 200.
                       Auth: AIRFLOW_API_TOKEN (Bearer), or AIRFLOW_API_USER + AIRFLOW_API_PASSWORD (POST /auth/token).
-  --status-url URL    the health aggregator's GET /status: the DAG-sync component is "ok" and, with --commit,
-                      reports that commit (the manifest's commit) in its detail.
+  --status-url URL    the health aggregator's GET /status: every component named --component* (default
+                      "dagsync") is "ok" and, with --expect TEXT, mentions TEXT (e.g. the published version).
+                      This proves the sidecars synced, not that Airflow parsed the DAGs: prefer --airflow-url.
 
 Exit 0: visible. Exit 1: not visible within --timeout seconds (default 60); the reason is printed.
 Exit 2: bad usage or auth refused (retrying would not help). Standard library only: it runs on a bare runner.
@@ -124,20 +125,22 @@ def poll_airflow(base: str, wanted: set[str], token: str | None) -> Seen:
     return seen
 
 
-def poll_status(url: str, commit: str | None) -> Seen:
+def poll_status(url: str, component: str, expect: str | None) -> Seen:
     status, payload = _request(url)
     if status != 200 or not isinstance(payload, dict) or not isinstance(payload.get("components"), dict):
         raise OSError(f"GET {url} answered HTTP {status} without a components object")
     seen = Seen()
-    syncs = {name: comp for name, comp in payload["components"].items() if "dag" in name.lower()}
+    syncs = {name: comp for name, comp in payload["components"].items() if name.startswith(component)}
     if not syncs:
-        raise Fatal(f"{url} lists no DAG-sync component (components: {', '.join(payload['components'])})")
+        raise Fatal(
+            f"{url} lists no {component!r} component (components: {', '.join(payload['components'])})"
+        )
     for name, comp in syncs.items():
         ok = isinstance(comp, dict) and comp.get("status") == "ok"
-        has_commit = commit is None or commit in json.dumps(comp)
-        (seen.visible if ok and has_commit else seen.missing).add(name)
-    if seen.missing:
-        seen.note = "" if commit is None else f"waiting for commit {commit[:12]}"
+        has_text = expect is None or expect in json.dumps(comp)
+        (seen.visible if ok and has_text else seen.missing).add(name)
+    if seen.missing and expect is not None:
+        seen.note = f"waiting for {expect[:40]!r}"
     return seen
 
 
@@ -183,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dag-ids", default="", help="comma-separated DAG ids that must be visible (Airflow mode)"
     )
-    parser.add_argument("--commit", help="commit the DAG-sync component must report (status mode)")
+    parser.add_argument("--component", default="dagsync", help="status mode: component name prefix (dagsync)")
+    parser.add_argument("--expect", help="status mode: text the component must mention, e.g. a version")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before giving up (default 60)")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
     args = parser.parse_args(argv)
@@ -217,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
 
             ok, detail = wait(poll, wanted, args.timeout, args.interval)
         else:
-            ok, detail = wait(lambda: poll_status(url, args.commit), set(), args.timeout, args.interval)
+            ok, detail = wait(
+                lambda: poll_status(url, args.component, args.expect), set(), args.timeout, args.interval
+            )
     except Fatal as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -198,26 +198,33 @@ def test_unreachable_server_retries_then_fails(server: tuple[str, FakeAirflow]) 
     assert "URLError" in proc.stderr.strip().splitlines()[-1]
 
 
-def test_status_mode_waits_for_the_commit(server: tuple[str, FakeAirflow]) -> None:
+def test_status_mode_waits_for_the_sync_component(server: tuple[str, FakeAirflow]) -> None:
     url, state = server
+    # the shape the real health aggregator answers (measured against the local stack)
     state.status_body = {
         "status": "ok",
         "components": {
-            "airflow": {"status": "ok", "detail": "healthy"},
-            "dagsync": {"status": "ok", "detail": {"sidecars": [{"commit": "aaaa111", "age_s": 3}]}},
+            "airflow_dag_processor": {"status": "degraded", "detail": "heartbeat 90 s ago"},
+            "dagsync": {
+                "status": "ok",
+                "detail": "2 sidecars; last sync 1 s ago; version 453b60a0e52b9895f1cc",
+            },
         },
     }
-    old = run("--status-url", f"{url}/status", "--commit", "bbbb222", "--timeout", "0.5", "--interval", "0.2")
-    assert old.returncode == 1 and "waiting for commit bbbb222" in old.stderr
+    old = run("--status-url", f"{url}/status", "--expect", "bbbb222", "--timeout", "0.5", "--interval", "0.2")
+    assert old.returncode == 1 and "waiting for 'bbbb222'" in old.stderr
 
-    new = run("--status-url", f"{url}/status", "--commit", "aaaa111", "--timeout", "5", "--interval", "0.2")
-    assert new.returncode == 0, new.stderr
+    new = run(
+        "--status-url", f"{url}/status", "--expect", "453b60a0e52b", "--timeout", "5", "--interval", "0.2"
+    )
+    assert new.returncode == 0, new.stderr  # airflow_dag_processor is not a sync component
 
     state.status_body["components"]["dagsync"]["status"] = "degraded"
-    stale = run(
-        "--status-url", f"{url}/status", "--commit", "aaaa111", "--timeout", "0.5", "--interval", "0.2"
-    )
+    stale = run("--status-url", f"{url}/status", "--timeout", "0.5", "--interval", "0.2")
     assert stale.returncode == 1 and "missing: dagsync" in stale.stderr
+
+    none = run("--status-url", f"{url}/status", "--component", "gitsync", "--timeout", "5")
+    assert none.returncode == 2 and "lists no 'gitsync' component" in none.stderr
 
 
 @pytest.mark.parametrize(
