@@ -108,15 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc = asyncio.run(_once(settings))
         print(json.dumps(doc, indent=2))
         return EXIT[doc["status"]]
-    logging.getLogger("healthcheck").info("listening on %s:%d", settings.host, settings.port)
     try:
         Server(settings).run()
-    except OSError as exc:
-        print(
-            f"healthcheck: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return 1
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot start (it logged why, e.g. address in use)
+        return int(exc.code) if isinstance(exc.code, int) else 1
     return 0
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
+import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +163,27 @@ def test_no_secrets_in_responses_or_logs(live_app: Any, tmp_path: Path, json_ser
         own.stop()
 
 
-def test_cli_bad_config_is_one_line(tmp_path: Path) -> None:
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Run ``healthcheck.cli.main`` in this process with a clean HEALTHCHECK_* env; restores the root logger."""
+    import logging
+
+    from healthcheck.cli import main
+
+    for key, value in hc_env().items():
+        if key.startswith("HEALTHCHECK_"):
+            monkeypatch.setenv(key, value)
+    for key in [k for k in os.environ if k.startswith("HEALTHCHECK_") and k not in hc_env()]:
+        monkeypatch.delenv(key)
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    yield main
+    root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+
+
+def test_cli_bad_config_is_one_line(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for args, env, needle in (
         (["serve", "--port", "eighty"], {}, "HEALTHCHECK_PORT"),
         (["serve"], {"HEALTHCHECK_CACHE_TTL": "-1"}, "HEALTHCHECK_CACHE_TTL"),
@@ -169,24 +192,24 @@ def test_cli_bad_config_is_one_line(tmp_path: Path) -> None:
         (["serve", "--airflow-parts", "scheduler,webserver"], {}, "unknown part webserver"),
         (["status", "--default-role", "fatal"], {}, "HEALTHCHECK_DEFAULT_ROLE"),
     ):
-        out = subprocess.run(
-            [HEALTHCHECK, *args], env=hc_env(**{}) | env, capture_output=True, text=True, timeout=60
-        )
-        assert out.returncode == 2, out
-        lines = out.stderr.strip().splitlines()
+        with monkeypatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            assert cli(args) == 2
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
         assert (
             len(lines) == 1 and needle in lines[0] and lines[0].startswith("healthcheck: bad configuration:")
         ), lines
-        assert "pw@" not in out.stderr
+        assert "pw@" not in err
 
 
-def test_cli_port_in_use(tmp_path: Path, live_app: Any) -> None:
-    app = live_app(hc_env())
-    port = app.url.rsplit(":", 1)[1]
-    out = subprocess.run([HEALTHCHECK, "serve", "--host", LOOPBACK, "--port", port], env=hc_env(), capture_output=True,
-                         text=True, timeout=60)  # fmt: skip
-    assert out.returncode == 3
-    assert "address already in use" in out.stderr
+def test_cli_port_in_use(cli: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind((LOOPBACK, 0))
+        busy.listen(1)
+        assert cli(["serve", "--host", LOOPBACK, "--port", str(busy.getsockname()[1])]) == 3
+    assert "address already in use" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -194,14 +217,23 @@ def test_cli_port_in_use(tmp_path: Path, live_app: Any) -> None:
     [(200, {}, "ok", 0), (200, {"error": "redis down"}, "degraded", 1), (500, {}, "down", 1)],
 )
 def test_cli_status_exit_code(
-    json_server: JsonServer, status: int, extra: dict[str, Any], component: str, code: int
-) -> None:
-    """One round, printed; exit 0 ok, 1 degraded (the scaler only degrades by default), 2 down."""
+    cli: Any, json_server: JsonServer, capsys: pytest.CaptureFixture[str], status: int, extra: dict[str, Any],
+    component: str, code: int,
+) -> None:  # fmt: skip
+    """One round, printed; exit 0 ok, 1 degraded (the scaler only degrades by default), 2 down when critical."""
     json_server.routes["/decision"] = (status, decision(**extra))
+    assert cli(["status", "--scaler-enabled", "true", "--scaler-url", json_server.url]) == code
+    assert json.loads(capsys.readouterr().out)["components"]["scaler"]["status"] == component
+    critical = cli(
+        ["status", "--scaler-enabled", "true", "--scaler-url", json_server.url, "--critical", "scal*"]
+    )
+    assert critical == {"ok": 0, "degraded": 1, "down": 2}[component]
+
+
+def test_console_script_status(json_server: JsonServer) -> None:
+    """The installed `healthcheck` console script, as ECS or a shell runs it."""
+    json_server.routes["/decision"] = (200, decision())
     out = subprocess.run([HEALTHCHECK, "status", "--scaler-enabled", "true", "--scaler-url", json_server.url],
                          env=hc_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert out.returncode == code, out.stderr
-    assert json.loads(out.stdout)["components"]["scaler"]["status"] == component
-    critical = subprocess.run([HEALTHCHECK, "status", "--scaler-enabled", "true", "--scaler-url", json_server.url,
-                               "--critical", "scal*"], env=hc_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert critical.returncode == {"ok": 0, "degraded": 1, "down": 2}[component]
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["status"] == "ok"
