@@ -70,7 +70,7 @@ CLUSTERS: dict[str, tuple[str, str]] = {
 NODES: list[Node] = [
     Node("users", "users", "Engineers / SREs\n(corporate network, VPN)", ""),
     Node("idp", "sso", "SSO identity provider\n(OIDC)", ""),
-    Node("gha", "gha", "GitHub Actions\nvalidate, deploy, dag-sync\n(OIDC role, no keys)", ""),
+    Node("gha", "gha", "GitHub Actions\ndeploy, dag-sync\n(OIDC, no keys)", ""),
     Node(
         "alb",
         "alb",
@@ -92,9 +92,9 @@ NODES: list[Node] = [
         "kms · elasticfilesystem\nevents",
         "endpoints",
     ),
-    Node("s3-dags", "s3", "S3 DAGs bucket\n<org>-airflow-dags/<env>/\n+ _manifest.json", "regional"),
+    Node("s3-dags", "s3", "S3 DAGs bucket\n(per env)\n+ _manifest.json", "regional"),
     Node("s3-logs", "s3", "S3 task logs\n(remote logging)", "regional"),
-    Node("ecr", "ecr", "ECR: airflow,\ndagsync, services\n(immutable SHA tags)", "regional"),
+    Node("ecr", "ecr", "ECR\nairflow, dagsync,\nservices (SHA tags)", "regional"),
     Node("cw", "cloudwatch", "CloudWatch\nmetrics, dashboard,\nalarms", "regional"),
     Node("cwlogs", "cwlogs", "CloudWatch Logs\n(service logs)", "regional"),
     Node("secrets", "secrets", "Secrets Manager,\nSSM, KMS CMK", "regional"),
