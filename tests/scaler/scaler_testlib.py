@@ -201,7 +201,9 @@ class AwsProxy:
     """A tiny HTTP proxy in front of moto: records every operation, and can fail chosen ones (throttling, 500)."""
 
     upstream: str
-    calls: list[tuple[float, str, bytes]] = field(default_factory=list)
+    calls: list[tuple[float, str, bytes]] = field(default_factory=list)  # first attempts only
+    attempts: list[str] = field(default_factory=list)  # every attempt, retries included
+    invocations: set[str] = field(default_factory=set)
     fail: dict[str, str] = field(default_factory=dict)  # operation -> "throttle" | "500"
     server: ThreadingHTTPServer | None = None
 
@@ -211,6 +213,7 @@ class AwsProxy:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def ops(self) -> list[str]:
+        """Operations as the client issued them (botocore's retries of one call count once)."""
         return [op for _, op, _ in self.calls]
 
     def start(self) -> AwsProxy:
@@ -230,7 +233,12 @@ class AwsProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 op = operation_of(self.path, self.headers, body)
-                proxy.calls.append((time.time(), op, body))
+                proxy.attempts.append(op)
+                # botocore sends one amz-sdk-invocation-id per call, the same on each of its retries
+                invocation = self.headers.get("amz-sdk-invocation-id") or str(uuid.uuid4())
+                if invocation not in proxy.invocations:
+                    proxy.invocations.add(invocation)
+                    proxy.calls.append((time.time(), op, body))
                 mode = proxy.fail.get(op)
                 if mode == "throttle":  # in the protocol the client spoke
                     if self.headers.get("X-Amz-Target"):

@@ -185,7 +185,8 @@ def test_cloudwatch_throttling_does_not_stop_the_cycle(
     )
     result = scaler.cycle()
     assert any("cloudwatch" in e and "Throttling" in e for e in result.errors), result.errors
-    assert aws_proxy.ops().count("PutMetricData") >= 2  # `standard` mode retried the throttled call
+    assert aws_proxy.ops().count("PutMetricData") == 1
+    assert aws_proxy.attempts.count("PutMetricData") >= 2  # `standard` mode retried the throttled call
     assert result.applied == 2 and workers.desired() == 2  # scaling went on regardless
     assert metric_stats(aws_proxy.upstream, namespace, "DesiredWorkers") == {}
     aws_proxy.fail.clear()

@@ -7,7 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scaler.decider import Config, Measurement, State, decide
@@ -184,7 +184,7 @@ states = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs, loads, st.integers(0, 500), st.integers(0, 500), st.integers(0, 500), states, times)
 def test_monotonic_in_load(
     c: Config, base: Measurement, dq: int, dr: int, db: int, s: State, now: float
@@ -199,7 +199,7 @@ def test_monotonic_in_load(
     assert d2.desired >= d1.desired
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs, loads, states, times, st.none() | st.integers(0, 40))
 def test_always_within_bounds(
     c: Config, load: Measurement, s: State, now: float, current: int | None
@@ -214,7 +214,7 @@ def test_always_within_bounds(
         assert (d.min, d.max) == (c.min_workers, c.max_workers)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs, st.lists(st.none() | loads, min_size=1, max_size=40), times, st.none() | st.integers(0, 40))
 def test_zero_only_without_work_and_when_allowed(
     c: Config, seq: list[Measurement | None], now: float, current: int | None
@@ -230,7 +230,7 @@ def test_zero_only_without_work_and_when_allowed(
             assert d.desired == (s.desired)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs, st.lists(st.none() | loads, min_size=2, max_size=30), times)
 def test_missing_data_never_changes_desired(c: Config, seq: list[Measurement | None], now: float) -> None:
     s = State()
@@ -242,7 +242,7 @@ def test_missing_data_never_changes_desired(c: Config, seq: list[Measurement | N
         prev = d.desired
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.integers(1, 16),
     st.integers(0, 200),
@@ -270,7 +270,7 @@ def test_bounded_changes_under_noisy_load(conc: int, level: int, noise: list[int
     assert ups <= (downs + 1) * span
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(1, 16), st.integers(10, 200), st.integers(1, 8))
 def test_no_flapping_when_load_oscillates_faster_than_cooldown(conc: int, high: int, period: int) -> None:
     """Load alternating between high and 0 more often than the cooldown: after the first scale-out, desired stays."""
