@@ -161,20 +161,24 @@ def filter_keys(
         elif selected(rel, include, exclude):
             ok.add(rel)
 
-    # Unicode normalisation: group every prefix (dirs and the full path) by its NFC form.
-    spellings: dict[str, set[str]] = defaultdict(set)
-    for rel in ok:
-        segs = rel.split("/")
-        for i in range(1, len(segs) + 1):
-            prefix = "/".join(segs[:i])
-            spellings[unicodedata.normalize("NFC", prefix)].add(prefix)
-    clashing = {p for group in spellings.values() if len(group) > 1 for p in group}
-    if clashing:
-        for rel in list(ok):
-            segs = rel.split("/")
-            if any("/".join(segs[:i]) in clashing for i in range(1, len(segs) + 1)):
-                ok.discard(rel)
-                unsafe[rel] = UNICODE_COLLISION
+    # Unicode normalisation: two spellings of one NFC form need at least one non-NFC spelling, so only those
+    # are grouped (keeps this O(keys) and allocation-free for the usual all-NFC listing).
+    dirs = {rel[:i] for rel in ok for i, ch in enumerate(rel) if ch == "/"}
+    odd = [p for p in (*ok, *dirs) if not unicodedata.is_normalized("NFC", p)]
+    if odd:
+        spellings: dict[str, set[str]] = defaultdict(set)
+        for p in odd:
+            spellings[unicodedata.normalize("NFC", p)].add(p)
+        for nfc, group in spellings.items():
+            if nfc in ok or nfc in dirs:
+                group.add(nfc)
+        clashing = {p for group in spellings.values() if len(group) > 1 for p in group}
+        if clashing:
+            for rel in list(ok):
+                segs = rel.split("/")
+                if any("/".join(segs[:i]) in clashing for i in range(1, len(segs) + 1)):
+                    ok.discard(rel)
+                    unsafe[rel] = UNICODE_COLLISION
 
     # A key that is also a directory prefix of another key.
     dirs = {rel[:i] for rel in ok for i, ch in enumerate(rel) if ch == "/"}

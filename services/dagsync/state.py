@@ -138,7 +138,7 @@ def published_version(paths: Paths) -> str | None:
                 f"DEST {paths.dest} is a symlink to {target} which dagsync did not create; "
                 "remove it or choose another --dest"
             )
-        return resolved.name
+        return resolved.name if resolved.is_dir() else None  # dangling: nothing is published
     if stat.S_ISDIR(st.st_mode):
         if any(os.scandir(paths.dest)):
             raise DestError(
@@ -160,13 +160,28 @@ def load_index(paths: Paths, version: str) -> dict[str, IndexEntry] | None:
     return {rel: IndexEntry.from_json(v) for rel, v in doc["files"].items()}
 
 
-def index_doc(version: str, mode: str, commit: str | None, files: Mapping[str, IndexEntry]) -> dict[str, Any]:
-    return {
-        "version": version,
-        "mode": mode,
-        "commit": commit,
-        "files": {rel: e.to_json() for rel, e in sorted(files.items())},
-    }
+def write_index(
+    path: Path, version: str, mode: str, commit: str | None, files: Mapping[str, IndexEntry], *, durable: bool
+) -> None:
+    """Stream the index to a temp file and rename it into place (no whole-document copy in memory)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    head = {"version": version, "mode": mode, "commit": commit}
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(head, sort_keys=True)[:-1] + ', "files": {')
+            for i, rel in enumerate(sorted(files)):
+                f.write(("," if i else "") + "\n" + json.dumps(rel) + ": " + json.dumps(files[rel].to_json()))
+            f.write("}}\n")
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    if durable:
+        fsync_dir(path.parent)
 
 
 def swap_symlink(paths: Paths, version: str) -> None:

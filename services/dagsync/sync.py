@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_common.aws import AwsApis, aio_client, client_config
@@ -38,13 +39,13 @@ from .state import (
     Paths,
     collect_garbage,
     fsync_dir,
-    index_doc,
     load_index,
     published_version,
     read_json,
     retire,
     swap_symlink,
     version_complete,
+    write_index,
     write_json,
 )
 
@@ -143,13 +144,14 @@ def syncfs(path: Path) -> None:
 
 def s3_config(settings: Settings) -> Any:
     # botocore "standard" retries: 500/503 SlowDown/connection resets, per request (docs/adr/0001-dag-sync.md).
+    # SigV4 also for presigned GETs (botocore would presign S3 with legacy SigV2 otherwise).
     return client_config(
         retry_mode="standard",
         max_attempts=settings.max_attempts,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_pool_connections=max(settings.concurrency, 10),
-    )
+    ).merge(Config(signature_version="s3v4"))
 
 
 def s3_client(settings: Settings) -> Any:
@@ -254,6 +256,8 @@ class Syncer:
         self, res: CycleResult, listing: list[RemoteObject], lid: str, published: str | None
     ) -> None:
         paths = self.paths
+        if published and not version_complete(paths, published):
+            published = None  # DEST points at a damaged tree: build a fresh one and re-point it
         manifest = None
         by_rel = {o.rel: o for o in listing}
         if MANIFEST_NAME in by_rel:
@@ -308,18 +312,19 @@ class Syncer:
     async def _list(self) -> list[RemoteObject]:
         out: list[RemoteObject] = []
         plen = len(self.source.prefix)
-        paginator = self.s3.get_paginator("list_objects_v2")
-        async for page in paginator.paginate(Bucket=self.source.bucket, Prefix=self.source.prefix):
-            for obj in page.get("Contents", ()):
-                out.append(
-                    RemoteObject(
-                        obj["Key"][plen:],
-                        int(obj["Size"]),
-                        planner.strip_etag(obj["ETag"]),
-                        "SHA256" in obj.get("ChecksumAlgorithm", ()),
-                    )
-                )
+        async with self._getter() as getter:
+            async for page in getter.list(self.source.bucket, self.source.prefix):
+                out.extend(RemoteObject(o.key[plen:], o.size, o.etag, o.has_sha256) for o in page)
         return out
+
+    def _getter(self) -> FastGetter:
+        return FastGetter(
+            self.s3,
+            concurrency=self.settings.concurrency,
+            max_attempts=self.settings.max_attempts,
+            connect_timeout=self.settings.connect_timeout,
+            read_timeout=self.settings.read_timeout,
+        )
 
     async def _get_manifest(self, obj: RemoteObject) -> planner.Manifest:
         if obj.size > MANIFEST_MAX_BYTES:
@@ -390,13 +395,7 @@ class Syncer:
                     )
             if downloads:
                 it = iter(downloads)
-                getter = FastGetter(
-                    self.s3,
-                    concurrency=self.settings.concurrency,
-                    max_attempts=self.settings.max_attempts,
-                    connect_timeout=self.settings.connect_timeout,
-                    read_timeout=self.settings.read_timeout,
-                )
+                getter = self._getter()
 
                 async def worker() -> None:
                     for d in it:
@@ -416,10 +415,8 @@ class Syncer:
                 shutil.rmtree(final)
             if self.settings.fsync:
                 await asyncio.to_thread(syncfs, build)
-            write_json(
-                paths.index_file(version),
-                index_doc(version, plan.mode, plan.commit, files),
-                durable=self.settings.fsync,
+            write_index(
+                paths.index_file(version), version, plan.mode, plan.commit, files, durable=self.settings.fsync
             )
             os.rename(build, final)
             if self.settings.fsync:

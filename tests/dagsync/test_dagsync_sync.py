@@ -260,3 +260,21 @@ def test_verification_sources(s3, bucket, tmp_path) -> None:
     assert res.ok, res.error
     assert res.unverified == 1  # the KMS object: its ETag is not an MD5
     assert tree(tmp_path / "dags") == {"sha.py": b"S", "md5.py": b"M", "kms.py": b"K"}
+
+
+def test_damaged_published_tree_is_repaired(s3, bucket, tmp_path) -> None:
+    put(s3, bucket, "dags/a.py", b"A")
+    put(s3, bucket, "dags/b.py", b"B")
+    dest = tmp_path / "dags"
+    st = settings_for(bucket, dest)
+    assert sync_once(st).ok
+    os.unlink(os.path.realpath(dest / "a.py"))  # a file lost from the current tree
+    put(s3, bucket, "dags/c.py", b"C")
+    res = sync_once(st)
+    assert res.ok and tree(dest) == {"a.py": b"A", "b.py": b"B", "c.py": b"C"}
+    assert res.downloaded == 2  # c.py and the lost a.py; b.py linked
+    import shutil
+
+    shutil.rmtree(os.path.realpath(dest))  # the whole tree removed by hand: DEST dangles
+    res = sync_once(st)
+    assert res.ok and res.outcome == "published" and tree(dest) == {"a.py": b"A", "b.py": b"B", "c.py": b"C"}
