@@ -1,5 +1,5 @@
 """ECS services keep settings given at create/update that stock moto 5.2.5 drops (Terraform sees drift):
-availabilityZoneRebalancing."""
+availabilityZoneRebalancing, healthCheckGracePeriodSeconds, enableECSManagedTags."""
 
 from __future__ import annotations
 
@@ -9,15 +9,22 @@ from typing import Any
 def apply() -> None:
     from moto.ecs.responses import EC2ContainerServiceResponse
 
+    settings = {
+        "availabilityZoneRebalancing": "availability_zone_rebalancing",
+        "healthCheckGracePeriodSeconds": "health_check_grace_period_seconds",
+        "enableECSManagedTags": "enable_ecs_managed_tags",
+    }
+
     def _remember(self: Any, name_param: str) -> None:
-        rebalancing = self._get_param("availabilityZoneRebalancing")
-        if rebalancing is None:
-            return
+        given = {attr: self._get_param(param) for param, attr in settings.items()}
+        if name_param == "service":  # update: only what the call names; create: absent means unset, like ECS
+            given = {k: v for k, v in given.items() if v is not None}
         cluster = self._get_param("cluster", "default").split("/")[-1]
         name = self._get_param(name_param).split("/")[-1]
         for svc in self.ecs_backend.services.values():
             if svc.cluster_name == cluster and svc.name == name:
-                svc.availability_zone_rebalancing = rebalancing
+                for attr, value in given.items():
+                    setattr(svc, attr, value)
 
     for action, name_param in (("create_service", "serviceName"), ("update_service", "service")):
         original = getattr(EC2ContainerServiceResponse, action)

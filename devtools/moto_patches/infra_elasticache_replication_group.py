@@ -1,6 +1,7 @@
 """ElastiCache replication groups as Terraform reads them (stock moto 5.2.5 gaps):
 
-- the member cache clusters (<group>-001, ...) exist and can be described;
+- the member cache clusters (<group>-001, ...) exist and can be described, with their security groups (Terraform
+  reads the group's security_group_ids from them);
 - DeleteReplicationGroup removes the group (and its members) instead of leaving it "deleting" forever;
 - DeleteCacheSubnetGroup exists.
 """
@@ -58,6 +59,9 @@ def apply() -> None:
                 cache_node_ids_to_reboot=None,
             )
             cluster.at_rest_encryption_enabled = bool(kwargs.get("at_rest_encryption_enabled"))
+            cluster.security_groups = [
+                {"SecurityGroupId": sg, "Status": "active"} for sg in kwargs.get("security_group_ids") or []
+            ]
             self.cache_clusters[member] = cluster
         return group
 

@@ -3,11 +3,11 @@ package terraform.common
 
 import rego.v1
 
-# Every resource change that ends with the resource existing (create, update, replace).
-changes contains rc if {
-	some rc in input.resource_changes
-	not "delete" in rc.change.actions
+# A resource change that ends with the resource existing (create, update, replace, no-op). A function, not a set of
+# changes: building sets of large objects is slow in the interpreters.
+live(rc) if {
 	rc.mode == "managed"
+	rc.change.actions != ["delete"]
 }
 
 after(rc) := object.get(rc.change, "after", {})

@@ -22,28 +22,32 @@ enc_flag := {
 }
 
 deny contains msg if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	attr := cmk_attr[rc.type]
 	not common.is_set(rc, attr)
 	msg := sprintf("%s: %s not encrypted with the CMK (%s unset)", [rc.address, rc.type, attr])
 }
 
 deny contains msg if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	flag := enc_flag[rc.type]
 	not common.truthy(object.get(common.after(rc), flag, false))
 	msg := sprintf("%s: %s is false", [rc.address, flag])
 }
 
 deny contains msg if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	rc.type == "aws_elasticache_replication_group"
 	not common.truthy(object.get(common.after(rc), "transit_encryption_enabled", false))
 	msg := sprintf("%s: Redis without TLS in transit", [rc.address])
 }
 
 deny contains msg if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	rc.type == "aws_db_instance"
 	common.is_set(rc, "performance_insights_enabled")
 	common.after(rc).performance_insights_enabled == true
@@ -53,7 +57,8 @@ deny contains msg if {
 
 # S3: each bucket needs an SSE-KMS configuration with the CMK, matched by module and instance key.
 sse_ok(bucket) if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	rc.type == "aws_s3_bucket_server_side_encryption_configuration"
 	same_instance(rc, bucket)
 	some rule in common.after(rc).rule
@@ -84,7 +89,8 @@ same_instance(a, b) if {
 }
 
 deny contains msg if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	rc.type == "aws_s3_bucket"
 	not sse_ok(rc)
 	msg := sprintf("%s: bucket without SSE-KMS using the CMK", [rc.address])

@@ -11,7 +11,8 @@ tg_floor := {"interval": 30, "timeout": 5, "unhealthy_threshold": 3}
 ecs_floor := {"startPeriod": 120, "interval": 30, "retries": 5}
 
 deny contains msg if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	rc.type in {"aws_lb", "aws_alb"}
 	object.get(common.after(rc), "load_balancer_type", "application") == "application"
 	t := object.get(common.after(rc), "idle_timeout", 60)
@@ -20,7 +21,8 @@ deny contains msg if {
 }
 
 deny contains msg if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	rc.type in {"aws_lb_target_group", "aws_alb_target_group"}
 	some hc in object.get(common.after(rc), "health_check", [])
 	some key, floor in tg_floor
@@ -32,7 +34,8 @@ deny contains msg if {
 # Container definitions are known at plan time on every change after the first apply; on the first create the
 # compute module's variable validation enforces the same floors.
 deny contains msg if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	rc.type == "aws_ecs_task_definition"
 	defs := json.unmarshal(common.after(rc).container_definitions)
 	some c in defs
@@ -45,7 +48,8 @@ deny contains msg if {
 }
 
 deny contains msg if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	rc.type == "aws_ecs_task_definition"
 	defs := json.unmarshal(common.after(rc).container_definitions)
 	some c in defs

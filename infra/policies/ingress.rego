@@ -7,7 +7,8 @@ import rego.v1
 open_cidrs := {"0.0.0.0/0", "::/0"}
 
 deny contains msg if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	rc.type == "aws_vpc_security_group_ingress_rule"
 	a := common.after(rc)
 	some k in ["cidr_ipv4", "cidr_ipv6"]
@@ -16,7 +17,8 @@ deny contains msg if {
 }
 
 deny contains msg if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	rc.type == "aws_security_group_rule"
 	a := common.after(rc)
 	a.type == "ingress"
@@ -26,7 +28,8 @@ deny contains msg if {
 }
 
 deny contains msg if {
-	some rc in common.changes
+	some rc in input.resource_changes
+	common.live(rc)
 	rc.type == "aws_security_group"
 	some rule in common.list(common.after(rc), "ingress")
 	some c in array.concat(common.list(rule, "cidr_blocks"), common.list(rule, "ipv6_cidr_blocks"))

@@ -493,6 +493,10 @@ resource "aws_ecs_service" "this" {
     }
   }
 
+  deployment_controller {
+    type = "ECS"
+  }
+
   deployment_circuit_breaker {
     enable   = true
     rollback = true
@@ -533,6 +537,10 @@ resource "aws_ecs_service" "worker" {
     subnets          = var.subnet_ids
     security_groups  = [var.tasks_security_group_id]
     assign_public_ip = false
+  }
+
+  deployment_controller {
+    type = "ECS"
   }
 
   deployment_circuit_breaker {

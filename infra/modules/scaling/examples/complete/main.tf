@@ -1,4 +1,15 @@
 # "aas" mode against a minimal worker service (the platform default is "scaler" mode: see docs/adr/0002-scaling.md).
+resource "aws_vpc" "example" {
+  #checkov:skip=CKV2_AWS_11: throwaway example VPC for the scaling module; the platform VPC (modules/network) has flow logs
+  #checkov:skip=CKV2_AWS_12: throwaway example VPC for the scaling module; the platform VPC locks its default security group
+  cidr_block = "10.99.0.0/24"
+}
+
+resource "aws_subnet" "example" {
+  vpc_id     = aws_vpc.example.id
+  cidr_block = "10.99.0.0/25"
+}
+
 resource "aws_ecs_cluster" "example" {
   name = "acme-airflow-example-cluster"
 
@@ -33,7 +44,7 @@ resource "aws_ecs_service" "worker" {
   launch_type     = "FARGATE"
 
   network_configuration {
-    subnets          = var.subnet_ids
+    subnets          = [aws_subnet.example.id]
     assign_public_ip = false
   }
 
@@ -42,11 +53,6 @@ resource "aws_ecs_service" "worker" {
   }
 }
 
-variable "subnet_ids" {
-  description = "Private subnets for the example worker service."
-  type        = list(string)
-  default     = ["subnet-0123456789abcdef0"]
-}
 
 module "scaling" {
   source = "../.."
