@@ -2,11 +2,14 @@
 
 The server speaks the small part of Airflow 3's REST API the script uses (POST /auth/token, GET
 /api/v2/dags/{id}, GET /api/v2/importErrors) and the health aggregator's GET /status. DAGs "land" after a
-given number of polls, so the script really has to wait; the script runs as a subprocess, like in CI.
+given number of polls, so the script really has to wait; main() runs in-process, and once as a process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -21,6 +24,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "wait_dag_visible.py"
+_spec = importlib.util.spec_from_file_location("wait_dag_visible", SCRIPT)
+assert _spec and _spec.loader
+wait_dag_visible = importlib.util.module_from_spec(_spec)
+sys.modules["wait_dag_visible"] = wait_dag_visible  # dataclasses look their module up
+_spec.loader.exec_module(wait_dag_visible)
 TOKEN = "jwt-for-tests"
 
 
@@ -102,12 +110,30 @@ def server() -> Iterator[tuple[str, FakeAirflow]]:
     httpd.server_close()
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_API")}
-    base.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=base, timeout=60
-    )
+@dataclass
+class Result:
+    returncode: int
+    stderr: str
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    """The script's main() in-process (a subprocess per case costs seconds on a loaded machine); the CLI as a
+    process is covered by test_cli_runs_as_a_process_with_exit_codes."""
+    saved = dict(os.environ)
+    for key in [k for k in os.environ if k.startswith("AIRFLOW_API")]:
+        del os.environ[key]
+    os.environ.update(env or {})
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            try:
+                rc = wait_dag_visible.main(list(args))
+            except SystemExit as exc:  # argparse
+                rc = int(exc.code or 0)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return Result(rc, err.getvalue())
 
 
 LOGIN = {"AIRFLOW_API_USER": "admin", "AIRFLOW_API_PASSWORD": "admin"}
@@ -267,3 +293,25 @@ def test_sso_redirect_is_a_clear_error_not_an_answer() -> None:
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert "redirected (HTTP 302) to https://idp.example.com/authorize" in last and "bearer tokens" in last
+
+
+def test_cli_runs_as_a_process_with_exit_codes(server: tuple[str, FakeAirflow]) -> None:
+    url, state = server
+    state.dags_after = {"quick": 2}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_API")}
+    ok = subprocess.run(
+        [sys.executable, str(SCRIPT), "--airflow-url", url, "--dag-ids", "quick", "--interval", "0.1"],
+        capture_output=True,
+        text=True,
+        env={**env, "AIRFLOW_API_TOKEN": TOKEN},
+        timeout=60,
+    )
+    assert ok.returncode == 0 and "visible after" in ok.stderr, ok.stderr
+    bad = subprocess.run(
+        [sys.executable, str(SCRIPT), "--airflow-url", url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--dag-ids is empty" in bad.stderr
