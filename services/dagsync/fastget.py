@@ -25,7 +25,10 @@ from urllib.parse import unquote_plus
 import aiohttp
 import yarl
 
+from platform_common.aws import AwsApis
 from platform_common.backoff import Backoff
+
+AWS_APIS: AwsApis = {"s3": frozenset({"ListObjectsV2", "GetObject"})}  # presigned, same IAM actions
 
 RETRY_STATUS = frozenset({500, 502, 503, 504})
 THROTTLE_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"})
