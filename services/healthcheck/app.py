@@ -14,6 +14,7 @@ from fastapi import FastAPI, Response
 from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from platform_common.redact import redact
 
@@ -69,6 +70,32 @@ class State:
         return self._body
 
 
+class StatusFastPath:
+    """ASGI middleware answering ``GET /status`` straight from the cached bytes.
+
+    The hot path under load: it skips routing, dependency solving and response objects (1.4-3x the req/s of the
+    plain route, bench/healthcheck/RESULTS.md). The FastAPI route below stays for the OpenAPI schema and behaves
+    the same. Errors still reach Starlette's ServerErrorMiddleware, which wraps this one.
+    """
+
+    HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+
+    def __init__(self, app: ASGIApp, state: State) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/status" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        assert self.state.cache is not None
+        await self.state.cache.get()
+        body = self.state.status_body()
+        headers = [*self.HEADERS, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
 def create_app(settings: Settings) -> FastAPI:
     state = State(settings)
 
@@ -108,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.hc = state
+    app.add_middleware(StatusFastPath, state=state)
 
     @app.get(
         "/status",
