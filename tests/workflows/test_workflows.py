@@ -404,3 +404,37 @@ def test_project_cli_calls_parse_with_the_real_parsers() -> None:
             pytest.fail(f"{where}: `{line}` does not parse with the real {prog} CLI")
         seen[prog] += 1
     assert seen["infra"] >= 6 and seen["dagsync"] >= 1, seen
+
+
+# ------------------------------------------------------------------ names the workflows share with infra/
+def _declared_variables(env: str) -> set[str]:
+    text = "".join(p.read_text() for p in (REPO / "infra" / "envs" / env).glob("*.tf"))
+    return set(re.findall(r'^variable "([a-z0-9_]+)"', text, re.MULTILINE))
+
+
+def test_tf_vars_set_by_workflows_are_declared_by_the_envs() -> None:
+    text = "\n".join(p.read_text() for p in WORKFLOWS)
+    used = set(re.findall(r"\bTF_VAR_([a-z0-9_]+)\b", text))
+    assert {"image_tag", "org", "region", "certificate_arn"} <= used
+    for env in ("dev", "prod"):
+        missing = used - _declared_variables(env)
+        assert not missing, f"workflows set TF_VAR_{missing} but infra/envs/{env} declares no such variable"
+
+
+def test_cluster_and_repository_names_match_infra() -> None:
+    main_tf = (REPO / "infra" / "envs" / "dev" / "main.tf").read_text()
+    compute = (REPO / "infra" / "modules" / "compute" / "main.tf").read_text()
+    assert re.search(r'name_prefix\s*=\s*"\$\{var\.org\}-airflow-\$\{local\.env\}"', main_tf)
+    assert re.search(r'cluster_name\s*=\s*"\$\{var\.name_prefix\}-cluster"', compute)
+    deploy = (GITHUB / "workflows" / "deploy.yml").read_text()
+    assert deploy.count('--cluster "$ORG-airflow-$DEPLOY_ENV-cluster"') == 2
+    # images: <org>-airflow-<image> in ECR (bootstrap creates them, the envs reference them, CI pushes them)
+    assert '"${var.org}-airflow-${k}"' in main_tf
+    assert (
+        'name                 = "${var.org}-airflow-${each.key}"'
+        in (REPO / "infra" / "bootstrap" / "ecr.tf").read_text()
+    )
+    assert (
+        wf("deploy.yml")["jobs"]["images"]["env"]["REPOSITORY"]
+        == "${{ vars.ORG }}-airflow-${{ matrix.image }}"
+    )
