@@ -13,7 +13,7 @@ def apply() -> None:
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
-        pl = kwargs.get("prefix_list_id")
+        pl = kwargs.get("prefix_list_id", args[7] if len(args) > 7 else None)
         self._prefix_list_description = pl.get("Description") if isinstance(pl, dict) else None
 
     def description(self: Any) -> str | None:
