@@ -118,6 +118,11 @@ class StackConfig:
     def load_or_create(cls, state_dir: Path, ports: str = "default", **overrides: object) -> StackConfig:
         """Saved config if there is one (overrides applied on top), else a new one."""
         state_dir = state_dir.resolve()
+        unknown = sorted(
+            set(overrides) - {f.name for f in fields(cls)} | ({"state_dir", "ports"} & set(overrides))
+        )
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; see devtools/localstack/config.py")
         if (state_dir / "stack.json").exists():
             cfg = cls.load(state_dir)
             for key, value in overrides.items():

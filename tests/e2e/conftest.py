@@ -155,7 +155,8 @@ def stack() -> Iterator[Stack]:
         # Fargate's stopTimeout (max 120 s) scaled to the test: far shorter than the 135 s `long` task, so only
         # scale-in protection can save a busy worker picked for scale-in.
         "worker_stop_timeout": 15.0,
-        "airflow_extra_env": {"AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "10"},
+        # A dead scheduler shows within ~20 s (default 30 s); not lower: heartbeats lag on a loaded machine.
+        "airflow_extra_env": {"AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "20"},
     }
     cmd = [sys.executable, "-m", "devtools.localstack", "--state-dir", str(state)]
     up = subprocess.run(

@@ -9,6 +9,7 @@ unpaused). Durations are recorded as figures; only the issue's bounds decide pas
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from datetime import datetime
 from typing import Any
@@ -53,6 +54,39 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 def workers_idle(stack: Stack) -> bool:
     rec = stack.reconciler()
     return rec["desired"] == 0 and not rec["workers"] and not rec["stopping"]
+
+
+def test_every_component_passes_its_image_health_command(stack: Stack) -> None:
+    """The health commands the images declare (and ECS runs), against the live stack's processes."""
+    from devtools.airflow import entrypoint_cmd
+    from devtools.localstack import stack as ls
+
+    checks = {
+        role: (entrypoint_cmd("health", role), ls.airflow_env(stack.cfg))
+        for role in ("api-server", "scheduler", "dag-processor", "triggerer")
+    }
+    checks["dagsync"] = (["bash", str(ls.DAGSYNC_ENTRYPOINT), "health"], ls.dagsync_env(stack.cfg, "dags"))
+    checks["scaler"] = (["bash", str(ls.SERVICES_ENTRYPOINT), "health", "scaler"], ls.scaler_env(stack.cfg))
+    checks["healthcheck"] = (
+        ["bash", str(ls.SERVICES_ENTRYPOINT), "health", "healthcheck"],
+        ls.healthcheck_env(stack.cfg),
+    )
+    failed: dict[str, str] = {}
+    for _attempt in range(3):  # a heartbeat may lag on a loaded machine; ECS also retries (retries=3)
+        procs = {
+            name: subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for name, (cmd, env) in checks.items()
+        }
+        failed = {}
+        for name, proc in procs.items():
+            out, _ = proc.communicate(timeout=180)
+            if proc.returncode != 0:
+                failed[name] = out[-300:]
+        if not failed:
+            break
+        checks = {name: checks[name] for name in failed}
+        time.sleep(3)
+    assert not failed, failed
 
 
 def test_new_dag_visible_within_60s(stack: Stack) -> None:
@@ -109,6 +143,8 @@ def test_scale_to_zero_off_hours_after_drain(stack: Stack) -> None:
     assert svc["services"][0]["desiredCount"] == 0
     stopped = [e for e in stack.events() if e["event"] in ("stopped", "killed")]
     assert stopped and all(e["event"] == "stopped" for e in stopped), stopped  # warm shutdowns, no SIGKILL
+    for e in stopped:
+        assert "Warm shutdown" in stack.sup.log_file(f"worker-{e['task_id']}").read_text()
 
 
 def test_failing_dag_and_scheduler_health(stack: Stack) -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -162,3 +163,68 @@ def test_supervisor_escalates_to_sigkill_and_cleans_the_group(tmp_path: Path) ->
     while proc_start_time(child) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc_start_time(child) is None  # the group went with it
+
+
+@pytest.mark.slow
+def test_up_down_cycles_are_idempotent(tmp_path: Path) -> None:
+    """`up` twice keeps the same processes; `down` stops all by PID; the next `up` starts fresh ones on the kept
+    state (Postgres data survives), via the same CLI as make local."""
+    import tempfile
+
+    root = Path(
+        tempfile.mkdtemp(prefix="ls-cycles-")
+    )  # traversable by the postgres user (not pytest's 0700 tmp)
+    os.chmod(root, 0o755)
+    state = root / "state"
+    cli = [sys.executable, "-m", "devtools.localstack", "--state-dir", str(state)]
+    parts = ["postgres", "redis", "moto"]
+    try:
+        first = subprocess.run(
+            [*cli, "up", "--ports", "auto", *parts], capture_output=True, text=True, timeout=180
+        )
+        assert first.returncode == 0, first.stderr
+        sup = Supervisor(state)
+        pids = {n: sup.running(n).pid for n in parts}  # type: ignore[union-attr]
+        again = subprocess.run([*cli, "up", *parts], capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0 and again.stdout.count("already running") == 3, again.stdout
+        assert {n: sup.running(n).pid for n in parts} == pids  # type: ignore[union-attr]
+        status = json.loads(subprocess.run([*cli, "status", "--json"], capture_output=True, text=True).stdout)
+        assert {r["name"]: r["state"] for r in status if r["name"] in parts} == dict.fromkeys(
+            parts, "running"
+        )
+        for cycle in range(2):
+            down = subprocess.run([*cli, "down"], capture_output=True, text=True, timeout=120)
+            assert down.returncode == 0, down.stderr
+            assert not sup.names() and all(proc_start_time(p) is None for p in pids.values())
+            up = subprocess.run([*cli, "up", *parts], capture_output=True, text=True, timeout=180)
+            assert up.returncode == 0, (cycle, up.stderr)
+            new = {n: sup.running(n).pid for n in parts}  # type: ignore[union-attr]
+            assert set(new.values()).isdisjoint(pids.values())
+            pids = new
+        assert (state / "postgres" / "data" / "PG_VERSION").exists()
+        clean = subprocess.run([*cli, "clean"], capture_output=True, text=True, timeout=120)
+        assert clean.returncode == 0 and not state.exists()
+        assert all(proc_start_time(p) is None for p in pids.values())
+    finally:
+        subprocess.run([*cli, "down"], capture_output=True, timeout=120)
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_cli_refuses_bad_input(tmp_path: Path) -> None:
+    cli = [sys.executable, "-m", "devtools.localstack", "--state-dir", str(tmp_path / "s")]
+    r = subprocess.run(
+        [*cli, "up", "--ports", "auto", "nosuchthing"], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 1 and "unknown component(s) nosuchthing" in r.stderr
+    r = subprocess.run(
+        [*cli, "up", "--config", '{"max_workerz": 1}'], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 2 and "bad configuration" in r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "devtools.localstack", "--state-dir", str(tmp_path / "none"), "down"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and "no local stack" in r.stdout
