@@ -77,7 +77,8 @@ def airflow_health(
     """``GET /api/v2/monitor/health`` -> ``airflow_api`` plus ``airflow_<part>`` for each wanted part."""
     names = ["airflow_api", *(f"airflow_{p}" for p in parts)]
     if http_status != 200:
-        return failed(names, f"api-server answered HTTP {http_status}", latency_ms, now)
+        hint = " (a redirect: is this path behind a login?)" if 300 <= http_status < 400 else ""
+        return failed(names, f"api-server answered HTTP {http_status}{hint}", latency_ms, now)
     if not isinstance(doc, Mapping):
         return failed(names, "api-server health is not a JSON object", latency_ms, now)
     out = [ComponentResult("airflow_api", Status.OK, latency_ms, "api-server answers", now)]

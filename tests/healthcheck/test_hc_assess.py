@@ -56,6 +56,8 @@ def test_airflow_health_subset_and_failures() -> None:
     assert got["airflow_scheduler"].status is Status.DOWN and "45 s ago" in got["airflow_scheduler"].detail
     for res in assess.airflow_health({}, ["scheduler"], now=NOW, latency_ms=1, http_status=503):
         assert res.status is Status.DOWN and "HTTP 503" in res.detail
+    redirect = assess.airflow_health({}, ["scheduler"], now=NOW, latency_ms=1, http_status=302)
+    assert redirect[0].detail == "api-server answered HTTP 302 (a redirect: is this path behind a login?)"
     for res in assess.airflow_health(["x"], ["scheduler"], now=NOW, latency_ms=1):
         assert res.status is Status.DOWN
     missing = by_name(
