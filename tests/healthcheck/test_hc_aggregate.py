@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from healthcheck.aggregate import Role, Rule, contribution, culprits, overall, parse_patterns
@@ -91,6 +91,7 @@ rules = st.builds(
 )
 
 
+@settings(deadline=None)  # pure and fast; no flaky deadline on a loaded machine
 @given(comp_maps, rules)
 def test_overall_is_worst_contribution(comps: dict[str, Status], rule: Rule) -> None:
     got = overall(comps, rule)
@@ -98,6 +99,7 @@ def test_overall_is_worst_contribution(comps: dict[str, Status], rule: Rule) -> 
     assert got.rank <= worst(comps.values()).rank  # never worse than the worst component
 
 
+@settings(deadline=None)  # pure and fast; no flaky deadline on a loaded machine
 @given(comp_maps, rules, names, statuses)
 def test_monotonic(comps: dict[str, Status], rule: Rule, name: str, new: Status) -> None:
     """Making one component worse never makes the overall status better, and vice versa."""
@@ -110,18 +112,21 @@ def test_monotonic(comps: dict[str, Status], rule: Rule, name: str, new: Status)
         assert after.rank <= before.rank
 
 
+@settings(deadline=None)  # pure and fast; no flaky deadline on a loaded machine
 @given(comp_maps, rules)
 def test_down_only_through_critical(comps: dict[str, Status], rule: Rule) -> None:
     down = overall(comps, rule) is DOWN
     assert down == any(s is DOWN and rule.role_of(n) is Role.CRITICAL for n, s in comps.items())
 
 
+@settings(deadline=None)  # pure and fast; no flaky deadline on a loaded machine
 @given(comp_maps, rules)
 def test_info_components_never_count(comps: dict[str, Status], rule: Rule) -> None:
     counted = {n: s for n, s in comps.items() if rule.role_of(n) is not Role.INFO}
     assert overall(comps, rule) is overall(counted, rule)
 
 
+@settings(deadline=None)  # pure and fast; no flaky deadline on a loaded machine
 @given(comp_maps, rules)
 def test_all_ok_is_ok_and_degraded_anywhere_counted(comps: dict[str, Status], rule: Rule) -> None:
     got = overall(comps, rule)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from healthcheck import assess
@@ -163,6 +163,7 @@ def test_dagsync_unreadable_files() -> None:
 ages = st.one_of(st.none(), st.integers(min_value=0, max_value=10_000).map(float))  # exact in float
 
 
+@settings(deadline=None)  # pure and fast; no flaky deadline on a loaded machine
 @given(st.lists(st.tuples(ages, ages), max_size=8), st.integers(1, 5000), st.integers(0, 8000))
 def test_dagsync_properties(
     cars: list[tuple[float | None, float | None]], max_age: float, forget: float
