@@ -72,21 +72,54 @@ def test_gate_command_lists_denies_and_fails(dev_plan: dict, tmp_path: Path) -> 
     assert run(["gate", str(path)], tf_env()).returncode == 0
 
 
-@pytest.mark.slow
+TINY_ENV = """
+variable "public_demo" {
+  type    = bool
+  default = false
+}
+
+variable "enable_access_analyzer" {
+  type    = bool
+  default = true
+}
+
+provider "aws" {
+  region = "us-east-1"
+}
+
+resource "aws_vpc" "this" {
+  cidr_block = "10.77.0.0/16"
+  tags       = { Name = "acme-airflow-tiny-vpc" }
+}
+"""
+
+
 @pytest.mark.timeout(300)
 def test_apply_refused_when_gate_denies(emulated_dev: Emulated, tmp_path: Path) -> None:
-    """A policy that denies every VPC: apply stops after the plan, lists the deny, creates nothing."""
+    """A policy that denies every VPC: apply stops after the plan, lists the deny, creates nothing.
+
+    Runs on a one-resource env in a private infra copy (same CLI path as dev, seconds instead of a full plan)."""
     infra = copy_infra(tmp_path / "infra")
+    (infra / "envs" / "tiny").mkdir()
+    (infra / "envs" / "tiny" / "main.tf").write_text(TINY_ENV)
     (infra / "policies" / "zz_no_vpc.rego").write_text(
         "package terraform.zz_no_vpc\n\nimport rego.v1\n\ndeny contains msg if {\n\tsome rc in input.resource_changes\n"
         '\trc.type == "aws_vpc"\n\tmsg := sprintf("%s: test policy", [rc.address])\n}\n'
     )
     env = {**emulated_dev.env, "INFRA_DIR": str(infra)}
-    r = run(["--emulated", "--yes", "apply", "dev"], env)
+    r = run(["--emulated", "--yes", "apply", "tiny"], env)
     assert r.returncode == 3, r.stderr[-2000:]
-    assert "[zz_no_vpc] module.network.aws_vpc.this: test policy" in r.stderr
-    assert "refusing to apply dev" in r.stderr
+    assert "[zz_no_vpc] aws_vpc.this: test policy" in r.stderr
+    assert "refusing to apply tiny" in r.stderr
     ec2 = boto3.client("ec2", endpoint_url=emulated_dev.moto.url, region_name="us-east-1",
                        aws_access_key_id="t", aws_secret_access_key="t")  # fmt: skip
-    tagged = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["acme-airflow-dev-vpc"]}])["Vpcs"]
+    tagged = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["acme-airflow-tiny-vpc"]}])["Vpcs"]
     assert tagged == []
+    # without the deny policy the same command applies
+    (infra / "policies" / "zz_no_vpc.rego").unlink()
+    r = run(["--emulated", "--yes", "apply", "tiny"], env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (
+        len(ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["acme-airflow-tiny-vpc"]}])["Vpcs"])
+        == 1
+    )
