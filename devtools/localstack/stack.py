@@ -558,6 +558,12 @@ def up(cfg: StackConfig, only: Iterable[str] = (), say: Say = _say) -> dict[str,
         prefix = f"==> [{i:2}/{total}] {comp.name:<16}"
         if comp.name == "dagsync-dags" and not wanted:  # the bucket and ECS service exist before any consumer
             setup_aws(cfg)
+        if comp.name == "api-server" and not wanted and cli_available("dagsync"):
+            t0 = time.monotonic()  # every full `up` republishes, so local edits land (only changes upload)
+            publish(cfg, sup)
+            say(
+                f"==>         dagsync publish      {cfg.dag_source} -> s3://{cfg.bucket}/{cfg.dags_prefix} in {time.monotonic() - t0:.1f}s"
+            )
         if comp.name == "api-server" and not wanted:
             t0 = time.monotonic()
             ran = migrate(cfg, sup)
@@ -592,12 +598,6 @@ def up(cfg: StackConfig, only: Iterable[str] = (), say: Say = _say) -> dict[str,
         info = sup.running(comp.name)
         result[comp.name] = "started"
         say(f"{prefix} started in {time.monotonic() - t0:4.1f}s (pid {info.pid if info else '?'})")
-        if comp.name == "dagsync-plugins" and not wanted and cli_available("dagsync"):
-            t0 = time.monotonic()
-            publish(cfg, sup)
-            say(
-                f"==>         dagsync publish      {cfg.dag_source} -> s3://{cfg.bucket}/{cfg.dags_prefix} in {time.monotonic() - t0:.1f}s"
-            )
     say(f"==> stack up in {time.monotonic() - t_all:.1f}s")
     return result
 

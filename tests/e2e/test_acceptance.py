@@ -107,6 +107,9 @@ def test_scale_up_from_zero_fanout(stack: Stack) -> None:
     t0 = time.time()
     run_id = stack.api.trigger("fanout", {"seconds": 25})
     stack.runs["failing"] = stack.api.trigger("failing")  # checked by the failure test
+    for dag in ("quick", "external_sensor"):  # the sensor waits for quick.done at the same logical date
+        stack.api.unpause(dag)
+        stack.runs[dag] = stack.api.trigger(dag, logical_date="2026-01-01T00:00:00Z")
     state = stack.api.wait_run("fanout", run_id, 300)
     tis = stack.api.task_instances("fanout", run_id)
     assert state == "success", [(t["task_id"], t["state"]) for t in tis]
@@ -132,6 +135,8 @@ def test_scale_up_from_zero_fanout(stack: Stack) -> None:
 
 def test_scale_to_zero_off_hours_after_drain(stack: Stack) -> None:
     stack.api.wait_run("failing", stack.runs["failing"], 180)
+    for dag in ("quick", "external_sensor"):
+        assert stack.api.wait_run(dag, stack.runs[dag], 180) == "success", dag
     t0 = time.time()
     wait_for(lambda: workers_idle(stack), 180, "workers back to 0 after the drain")
     stack.record("drain_to_zero_workers_s", round(time.time() - t0, 1))
