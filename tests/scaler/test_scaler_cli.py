@@ -105,7 +105,7 @@ def test_decide_exits_non_zero_when_it_cannot_measure(scaler_bin: str) -> None:
     assert ":pw@" not in out.stdout + out.stderr
 
 
-def wait_for(pred, timeout: float = 60.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+def wait_for(pred, timeout: float = 120.0, what: str = "condition"):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -175,8 +175,8 @@ def test_run_loop_holds_on_missing_data_and_stops_on_sigterm(
             assert "scaler_desired_workers 5.0" in metrics and "scaler_queued_tasks 6.0" in metrics
 
             # Redis goes away: the desired count holds (never to 0), an error goes out, the loop keeps running.
-            rows.clear()  # with data, this would now scale to 0
             redis_srv.stop()
+            rows.clear()  # (after Redis is gone) with data, this would now scale to 0
             held = wait_for(
                 lambda: "redis" in (d := httpx.get(f"{base}/decision").json()).get("error", "") and d,
                 what="redis error",
@@ -200,7 +200,7 @@ def test_run_loop_holds_on_missing_data_and_stops_on_sigterm(
             assert proc.poll() is None
 
             proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=20) == 0
+            assert proc.wait(timeout=60) == 0
         finally:
             if proc.poll() is None:
                 proc.kill()
