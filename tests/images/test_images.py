@@ -217,7 +217,7 @@ def test_entrypoint_derives_every_setting_from_the_deployment_env() -> None:
     assert cfg["AIRFLOW__LOGGING__REMOTE_LOGGING"] == "True"
     assert '"endpoint_url": "http://127.0.0.1:1"' in cfg["AIRFLOW_CONN_AWS_DEFAULT"]
     assert '"addressing_style": "path"' in cfg["AIRFLOW_CONN_AWS_DEFAULT"]
-    assert cfg["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"] == "5"  # from the shared env file
+    assert cfg["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"] == "2"  # from the shared env file
     assert cfg["AIRFLOW__CORE__HOSTNAME_CALLABLE"] == "platform_hostname.get_hostname"
     for secret in ("p@ss", "r3d!s", "jwt-secret-value", "p%40ss"):
         assert secret not in r.stdout + r.stderr
