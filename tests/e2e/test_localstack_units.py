@@ -166,6 +166,7 @@ def test_supervisor_escalates_to_sigkill_and_cleans_the_group(tmp_path: Path) ->
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_up_down_cycles_are_idempotent(tmp_path: Path) -> None:
     """`up` twice keeps the same processes; `down` stops all by PID; the next `up` starts fresh ones on the kept
     state (Postgres data survives), via the same CLI as make local."""

@@ -102,6 +102,7 @@ def test_image_is_slim_non_root_with_health_check(dockerfile: Path) -> None:
                 assert (REPO / src).exists(), f"{dockerfile}: COPY source {src} missing"
 
 
+@pytest.mark.airflow
 def test_airflow_constraints_pin_the_tested_venv_and_only_needed_providers() -> None:
     constraints = {}
     for line in (IMAGES / "airflow" / "constraints.txt").read_text().splitlines():
