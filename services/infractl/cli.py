@@ -35,6 +35,16 @@ class Ctx:
     yes: bool
 
 
+def _parallelism() -> list[str]:
+    """INFRA_TF_PARALLELISM=N passes -parallelism=N (apply/destroy mostly wait on AWS waiters, not CPU)."""
+    n = os.environ.get("INFRA_TF_PARALLELISM", "")
+    if not n:
+        return []
+    if not n.isdigit() or int(n) < 1:
+        raise InfraError(f"INFRA_TF_PARALLELISM={n!r}: use a positive integer")
+    return [f"-parallelism={n}"]
+
+
 def _tf_args_vars(ctx: Ctx) -> list[str]:
     args: list[str] = []
     for v in ctx.vars:
@@ -173,7 +183,9 @@ def cmd_apply(ctx: Ctx) -> int:
         print(f"{ctx.env}: no changes", file=sys.stderr)
         return 0
     confirm(ctx, f"Apply the plan above to {ctx.env}{' (emulated)' if ctx.emulated else ''}")
-    r = tf.run(ctx.binary, ["apply", "-input=false", str(res.plan_file)], ctx.dir, ctx.proc_env)
+    r = tf.run(
+        ctx.binary, ["apply", "-input=false", *_parallelism(), str(res.plan_file)], ctx.dir, ctx.proc_env
+    )
     if r.returncode != 0:
         raise InfraError(f"apply failed for {ctx.env} (exit {r.returncode}): see the output above")
     return 0
@@ -184,7 +196,7 @@ def cmd_destroy(ctx: Ctx) -> int:
         check_credentials(ctx)
     init(ctx)
     confirm(ctx, f"DESTROY every resource of {ctx.env}{' (emulated)' if ctx.emulated else ''}")
-    args = ["destroy", "-input=false", "-auto-approve", *_tf_args_vars(ctx)]
+    args = ["destroy", "-input=false", "-auto-approve", *_parallelism(), *_tf_args_vars(ctx)]
     r = tf.run(ctx.binary, args, ctx.dir, ctx.proc_env)
     if r.returncode != 0:
         raise InfraError(f"destroy failed for {ctx.env} (exit {r.returncode}): see the output above")

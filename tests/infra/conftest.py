@@ -140,6 +140,7 @@ def emulated_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulated]
                 "AWS_ACCESS_KEY_ID": "test",
                 "AWS_SECRET_ACCESS_KEY": "test",
                 "TF_VAR_certificate_arn": import_certificate(moto.url),
+                "INFRA_TF_PARALLELISM": "30",
             }
         )
         em = Emulated(moto, infra, env, infra / "envs" / "dev" / ".infra" / "plan.json")
