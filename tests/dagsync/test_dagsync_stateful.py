@@ -29,9 +29,10 @@ from hypothesis.stateful import (
 
 from dagsync.keys import filter_keys
 
-RELS = ["a.py", "b.py", "d/c.py", "d/e/f.py", "x", "x/y.py", "caf\u00e9.py"]
+# "x" vs "x/y.py": file/dir conflict; the two "café" spellings collide only when both exist.
+RELS = ["a.py", "b.py", "d/c.py", "d/e/f.py", "x", "x/y.py", "caf\u00e9.py", "cafe\u0301.py"]
 BODIES = [b"aaaa", b"bbbb", b"cccc", b"zz", b""]  # several of the same size: same-size edits
-HOSTILE = ["dags/../up.py", "dags//abs.py", "dags/a/./b.py", "dags/ctl\x07.py", "dags/cafe\u0301.py"]
+HOSTILE = ["dags/../up.py", "dags//abs.py", "dags/a/./b.py", "dags/ctl\x07.py"]  # unsafe on their own
 FAULTS = [
     None,
     ("GetObject", "500", 1),
@@ -128,8 +129,8 @@ def test_stateful_sync(s3, proxy, tmp_path_factory) -> None:
     run_state_machine_as_test(
         Machine,
         settings=settings(
-            max_examples=8,
-            stateful_step_count=18,
+            max_examples=6,
+            stateful_step_count=16,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
