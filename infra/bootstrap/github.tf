@@ -8,8 +8,12 @@ locals {
   oidc_arn    = local.github ? (var.create_github_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : "arn:${local.partition}:iam::${local.account_id}:oidc-provider/${local.oidc_host}") : ""
   env_set     = local.github ? toset(var.envs) : toset([])
   state_arn   = "arn:${local.partition}:s3:::${local.bucket_name}" # known at plan time (names are fixed)
+  dags_arn    = "arn:${local.partition}:s3:::${local.dags_bucket}"
   repo_arns   = [for k in local.images : "arn:${local.partition}:ecr:${var.region}:${local.account_id}:repository/${var.org}-airflow-${k}"]
   name_prefix = "${var.org}-airflow"
+  # Trust pins `sub` to this repository (CKV_AWS_358); with github_repository empty no role exists at all.
+  gh_owner = var.github_repository == "" ? "unset" : split("/", var.github_repository)[0]
+  gh_name  = var.github_repository == "" ? "unset" : split("/", var.github_repository)[1]
 }
 
 resource "aws_iam_openid_connect_provider" "github" {
@@ -19,12 +23,8 @@ resource "aws_iam_openid_connect_provider" "github" {
   client_id_list = ["sts.amazonaws.com"]
 }
 
-data "aws_iam_policy_document" "trust" {
-  #checkov:skip=CKV_AWS_358: sub is "repo:<owner>/<repo>:..." from var.github_repository (validated owner/repo); checkov evaluates the empty default
-  for_each = local.github ? {
-    plan   = ["repo:${var.github_repository}:pull_request", "repo:${var.github_repository}:ref:refs/heads/main"]
-    images = ["repo:${var.github_repository}:ref:refs/heads/main"]
-  } : {}
+data "aws_iam_policy_document" "trust_plan" {
+  count = local.github ? 1 : 0
 
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
@@ -34,19 +34,40 @@ data "aws_iam_policy_document" "trust" {
     }
     condition {
       test     = "StringEquals"
-      variable = "${local.oidc_host}:aud"
+      variable = "token.actions.githubusercontent.com:aud"
       values   = ["sts.amazonaws.com"]
     }
     condition {
+      test     = "StringLike"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = ["repo:${local.gh_owner}/${local.gh_name}:pull_request", "repo:${local.gh_owner}/${local.gh_name}:ref:refs/heads/main"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "trust_images" {
+  count = local.github ? 1 : 0
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_arn]
+    }
+    condition {
       test     = "StringEquals"
-      variable = "${local.oidc_host}:sub"
-      values   = each.value
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = ["repo:${local.gh_owner}/${local.gh_name}:ref:refs/heads/main"]
     }
   }
 }
 
 data "aws_iam_policy_document" "trust_env" {
-  #checkov:skip=CKV_AWS_358: sub is "repo:<owner>/<repo>:environment:<env>" from var.github_repository (validated owner/repo); checkov evaluates the empty default
   for_each = local.env_set
 
   statement {
@@ -57,13 +78,13 @@ data "aws_iam_policy_document" "trust_env" {
     }
     condition {
       test     = "StringEquals"
-      variable = "${local.oidc_host}:aud"
+      variable = "token.actions.githubusercontent.com:aud"
       values   = ["sts.amazonaws.com"]
     }
     condition {
-      test     = "StringEquals"
-      variable = "${local.oidc_host}:sub"
-      values   = ["repo:${var.github_repository}:environment:${each.key}"]
+      test     = "StringLike"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = ["repo:${local.gh_owner}/${local.gh_name}:environment:${each.key}"]
     }
   }
 }
@@ -73,7 +94,7 @@ resource "aws_iam_role" "plan" {
   count = local.github ? 1 : 0
 
   name                 = "${local.name_prefix}-gha-plan"
-  assume_role_policy   = data.aws_iam_policy_document.trust["plan"].json
+  assume_role_policy   = data.aws_iam_policy_document.trust_plan[0].json
   max_session_duration = 3600
 }
 
@@ -136,7 +157,7 @@ resource "aws_iam_role" "images" {
   count = local.github ? 1 : 0
 
   name                 = "${local.name_prefix}-gha-images"
-  assume_role_policy   = data.aws_iam_policy_document.trust["images"].json
+  assume_role_policy   = data.aws_iam_policy_document.trust_images[0].json
   max_session_duration = 3600
 }
 
@@ -212,38 +233,35 @@ resource "aws_iam_role_policy" "deploy_iam" {
   policy = data.aws_iam_policy_document.deploy_iam[each.key].json
 }
 
-# --- DAG publish (environment <env>): the env's DAG prefix only ---------------------------------------------------
+# --- DAG publish (environment <env>): the env's DAG and plugin prefixes only ---------------------------------------------------
 data "aws_iam_policy_document" "dag_publish" {
   for_each = local.env_set
 
-  # Both layouts: s3://<org>-airflow-dags/<env>/ and the per-env bucket s3://<org>-airflow-<env>-dags/
+  # s3://<org>-airflow-dags/<env>/ (DAGs) and plugins/<env>/ (plugins), nothing else; see dags.tf.
   statement {
-    sid       = "ListSharedBucketEnvPrefix"
+    sid       = "ListEnvPrefixes"
     actions   = ["s3:ListBucket"]
-    resources = ["arn:${local.partition}:s3:::${var.org}-airflow-dags*"]
+    resources = [local.dags_arn]
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${each.key}/*", "${each.key}/"]
+      values   = ["${each.key}/", "${each.key}/*", "plugins/${each.key}/", "plugins/${each.key}/*"]
     }
   }
   statement {
-    sid       = "ListEnvBucket"
-    actions   = ["s3:ListBucket"]
-    resources = ["arn:${local.partition}:s3:::${var.org}-airflow-${each.key}-dags*"]
+    sid       = "Objects"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.dags_arn}/${each.key}/*", "${local.dags_arn}/plugins/${each.key}/*"]
   }
   statement {
-    sid     = "Objects"
-    actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = [
-      "arn:${local.partition}:s3:::${var.org}-airflow-dags*/${each.key}/*",
-      "arn:${local.partition}:s3:::${var.org}-airflow-${each.key}-dags*/*",
-    ]
-  }
-  statement {
-    sid       = "BucketKeyViaS3"
+    sid       = "DagBucketKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = ["arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*"]
+    condition {
+      test     = "ForAnyValue:StringEquals"
+      variable = "kms:ResourceAliases"
+      values   = ["alias/${var.org}-airflow-dags"] # aws_kms_alias.dags; a literal keeps the policy known at plan time
+    }
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"

@@ -42,3 +42,13 @@ output "github_roles" {
     AWS_DAG_PUBLISH_ROLE_ARN = { for e, r in aws_iam_role.dag_publish : e => r.arn }
   } : null
 }
+
+output "dags_bucket" {
+  description = "The org-wide DAG bucket: DAGs under `<env>/`, plugins under `plugins/<env>/` (env variable `dags_bucket_name`)."
+  value       = aws_s3_bucket.dags.id
+}
+
+output "dags_kms_key_arn" {
+  description = "CMK of the DAG bucket (env variable `dags_kms_key_arn`: the sidecars' kms:Decrypt)."
+  value       = aws_kms_key.dags.arn
+}

@@ -18,6 +18,11 @@ variable "envs" {
   description = "Environments that get a state key and a backend config (`envs/<env>/terraform.tfstate`)."
   type        = list(string)
   default     = ["dev", "prod"]
+
+  validation {
+    condition     = alltrue([for e in var.envs : can(regex("^[a-z][a-z0-9-]*$", e)) && e != "plugins"])
+    error_message = "envs must be lower-case names and not \"plugins\" (the DAG bucket keeps plugins under plugins/<env>/)."
+  }
 }
 
 variable "noncurrent_version_days" {
@@ -59,4 +64,16 @@ variable "create_github_oidc_provider" {
   description = "Create the account's token.actions.githubusercontent.com OIDC provider (false if the account already has one)."
   type        = bool
   default     = true
+}
+
+variable "dags_bucket_name" {
+  description = "Name of the org-wide DAG bucket (empty = `<org>-airflow-dags`). DAGs under `<env>/`, plugins under `plugins/<env>/`."
+  type        = string
+  default     = ""
+}
+
+variable "dags_noncurrent_version_days" {
+  description = "Days old DAG object versions are kept (rollback of a bad publish) before they expire."
+  type        = number
+  default     = 30
 }

@@ -132,9 +132,10 @@ def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
     }
 
     def subs(role: str) -> list[str]:
-        cond = roles[role]["Statement"][0]["Condition"]["StringEquals"]
-        assert cond["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
-        value = cond["token.actions.githubusercontent.com:sub"]
+        cond = roles[role]["Statement"][0]["Condition"]
+        assert cond["StringEquals"] == {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}
+        assert list(cond) == ["StringEquals", "StringLike"]  # sub pinned to the repo (checkov CKV_AWS_358)
+        value = cond["StringLike"]["token.actions.githubusercontent.com:sub"]
         return [value] if isinstance(value, str) else sorted(value)
 
     provider = roles["acme-airflow-gha-plan"]["Statement"][0]["Principal"]["Federated"]
@@ -152,6 +153,24 @@ def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
         if a.startswith("aws_iam_role_policy_attachment.")
     }
     assert "AdministratorAccess" not in attached and attached == {"ReadOnlyAccess", "PowerUserAccess"}
+    # The org-wide DAG bucket: DAGs under <env>/, plugins under plugins/<env>/ (docs/adr/0009)
+    assert res["aws_s3_bucket.dags"]["bucket"] == "acme-airflow-dags"
+    assert res["aws_s3_bucket_versioning.dags"]["versioning_configuration"][0]["status"] == "Enabled"
+    dsse = res["aws_s3_bucket_server_side_encryption_configuration.dags"]["rule"][0]
+    assert dsse["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
+    assert all(
+        res["aws_s3_bucket_public_access_block.dags"][k] for k in ("block_public_acls", "block_public_policy")
+    )
+    assert res["aws_s3_bucket_lifecycle_configuration.dags"]["rule"][0]["noncurrent_version_expiration"]
+    assert res["aws_kms_key.dags"]["enable_key_rotation"] is True
+    publish = json.loads(res['aws_iam_role_policy.dag_publish["dev"]']["policy"])
+    by_sid = {st["Sid"]: st for st in publish["Statement"]}
+    assert sorted(by_sid["Objects"]["Resource"]) == [
+        "arn:aws:s3:::acme-airflow-dags/dev/*",
+        "arn:aws:s3:::acme-airflow-dags/plugins/dev/*",
+    ]
+    assert by_sid["ListEnvPrefixes"]["Resource"] == "arn:aws:s3:::acme-airflow-dags"
+    assert "prod/*" not in json.dumps(publish)
     deploy_iam = json.loads(res['aws_iam_role_policy.deploy_iam["prod"]']["policy"])
     scoped = next(st for st in deploy_iam["Statement"] if st["Sid"] == "OwnRolesAndPolicies")["Resource"]
     assert all(":role/acme-airflow-prod-" in r or ":policy/acme-airflow-prod-" in r for r in scoped)
