@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
             const=False,
             help="skip syncfs (DAGSYNC_FSYNC=false)",
         )
+        sp.add_argument(
+            "--transport",
+            choices=("botocore", "presigned"),
+            help="S3 client for LIST/GET: botocore (default) or presigned (opt-in, DAGSYNC_TRANSPORT)",
+        )
         sp.add_argument("--log-level", help="DEBUG|INFO|WARNING|ERROR (DAGSYNC_LOG_LEVEL)")
 
     sp = sub.add_parser("sync", help="run one cycle")

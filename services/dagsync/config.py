@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     commit: str | None = None
     watch: bool = False
     log_level: str = "INFO"
+    transport: str = "botocore"  # botocore | presigned; see docs/adr/0001-dag-sync.md
 
     @field_validator("log_level")
     @classmethod
@@ -44,6 +45,13 @@ class Settings(BaseSettings):
         if v.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return v.upper()
+
+    @field_validator("transport")
+    @classmethod
+    def _transport(cls, v: str) -> str:
+        if v.lower() not in ("botocore", "presigned"):
+            raise ValueError("must be botocore or presigned")
+        return v.lower()
 
     @field_validator("sidecar_id")
     @classmethod

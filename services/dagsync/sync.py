@@ -30,7 +30,6 @@ from platform_common.redact import redact_text
 
 from . import planner
 from .config import S3Url, Settings, parse_s3_url
-from .fastget import FastGetter, GetError
 from .keys import MANIFEST_NAME, PATH_MAX
 from .metrics import Metrics, NullMetrics
 from .planner import Download, IndexEntry, Plan, RemoteObject
@@ -48,8 +47,9 @@ from .state import (
     write_index,
     write_json,
 )
+from .transport import GetError, Transport, make_transport
 
-# GetObject also goes through presigned URLs (fastget.py): same API, same IAM action.
+# ListObjectsV2 + GetObject through the chosen transport (transport.py / fastget.py): same APIs, same IAM actions.
 AWS_APIS: AwsApis = {"s3": frozenset({"ListObjectsV2", "GetObject"})}
 
 log = logging.getLogger("dagsync")
@@ -144,6 +144,7 @@ def syncfs(path: Path) -> None:
 
 def s3_config(settings: Settings) -> Any:
     # botocore "standard" retries: 500/503 SlowDown/connection resets, per request (docs/adr/0001-dag-sync.md).
+    # total_max_attempts: --max-attempts counts every attempt (Config's "max_attempts" would add one).
     # SigV4 also for presigned GETs (botocore would presign S3 with legacy SigV2 otherwise).
     return client_config(
         retry_mode="standard",
@@ -151,7 +152,12 @@ def s3_config(settings: Settings) -> Any:
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_pool_connections=max(settings.concurrency, 10),
-    ).merge(Config(signature_version="s3v4"))
+    ).merge(
+        Config(
+            signature_version="s3v4",
+            retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
+        )
+    )
 
 
 def s3_client(settings: Settings) -> Any:
@@ -176,6 +182,11 @@ class Syncer:
         self.exclude = settings.globs("exclude")
         self.consecutive_failures = 0
         self.last_success: float | None = None
+        self._retry: Any = None
+        if settings.transport == "presigned":  # one retry quota per client, as botocore keeps
+            from .fastget import StandardRetry
+
+            self._retry = StandardRetry(s3, settings.max_attempts)
 
     # ---- one cycle ----------------------------------------------------------------------------------------
     async def cycle(self) -> CycleResult:
@@ -312,18 +323,20 @@ class Syncer:
     async def _list(self) -> list[RemoteObject]:
         out: list[RemoteObject] = []
         plen = len(self.source.prefix)
-        async with self._getter() as getter:
-            async for page in getter.list(self.source.bucket, self.source.prefix):
+        async with self._transport() as transport:
+            async for page in transport.list(self.source.bucket, self.source.prefix):
                 out.extend(RemoteObject(o.key[plen:], o.size, o.etag, o.has_sha256) for o in page)
         return out
 
-    def _getter(self) -> FastGetter:
-        return FastGetter(
+    def _transport(self) -> Transport:
+        return make_transport(
+            self.settings.transport,
             self.s3,
             concurrency=self.settings.concurrency,
             max_attempts=self.settings.max_attempts,
             connect_timeout=self.settings.connect_timeout,
             read_timeout=self.settings.read_timeout,
+            retry=self._retry,
         )
 
     async def _get_manifest(self, obj: RemoteObject) -> planner.Manifest:
@@ -395,15 +408,15 @@ class Syncer:
                     )
             if downloads:
                 it = iter(downloads)
-                getter = self._getter()
+                transport = self._transport()
 
                 async def worker() -> None:
                     for d in it:
-                        entry = await self._fetch(res, getter, d, parent_of(d.rel))
+                        entry = await self._fetch(res, transport, d, parent_of(d.rel))
                         if entry is not None:
                             files[d.rel] = entry
 
-                async with getter, asyncio.TaskGroup() as tg:
+                async with transport, asyncio.TaskGroup() as tg:
                     for _ in range(min(self.settings.concurrency, len(downloads))):
                         tg.create_task(worker())
             version = planner.version_of(plan.mode, files)
@@ -427,10 +440,10 @@ class Syncer:
             raise
 
     async def _fetch(
-        self, res: CycleResult, getter: FastGetter, d: Download, path: Path
+        self, res: CycleResult, transport: Transport, d: Download, path: Path
     ) -> IndexEntry | None:
         """Stream one object to ``path`` while hashing it; verify; None if it vanished (mirror mode)."""
-        got = await getter.fetch(
+        got = await transport.fetch(
             self.source.bucket, self.source.key(d.rel), path, checksum=d.has_sha256, md5=True
         )
         if got is None:

@@ -23,6 +23,12 @@ def s3(aws_env: str) -> Any:
     )
 
 
+@pytest.fixture(params=["botocore", "presigned"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Both S3 transports (DAGSYNC_TRANSPORT); the shell must behave the same with either."""
+    return str(request.param)
+
+
 @pytest.fixture
 def bucket(s3: Any) -> str:
     name = f"dags-{uuid.uuid4().hex[:12]}"

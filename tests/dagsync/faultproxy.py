@@ -1,7 +1,7 @@
 """A small HTTP proxy in front of the moto server that counts requests by S3 operation and injects faults.
 
 Faults (per operation, for the next N matching requests or always): ``500`` InternalError, ``503`` SlowDown,
-``reset`` (TCP RST, no response), ``stall`` (hold the request without answering, then drop it).
+``403`` AccessDenied, ``reset`` (TCP RST, no response), ``stall`` (hold the request without answering, then drop it).
 Used by the tests and by bench/dagsync/bench_sync.py ("read from what the server received").
 """
 
@@ -44,7 +44,7 @@ def classify(method: str, target: str) -> str:
 @dataclass
 class Rule:
     op: str | None  # None = any operation
-    kind: str  # "500" | "503" | "reset" | "stall"
+    kind: str  # "500" | "503" | "403" | "reset" | "stall"
     times: int | None  # None = always
     stall_s: float = 3.0
     key_contains: str | None = None
@@ -53,6 +53,7 @@ class Rule:
 _XML = {
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "503": (503, "SlowDown", "Please reduce your request rate."),
+    "403": (403, "AccessDenied", "Access Denied"),
 }
 
 
@@ -64,6 +65,7 @@ class FaultProxy:
         self.faults_injected: Counter[str] = Counter()
         self.rules: list[Rule] = []
         self.log: list[tuple[str, str]] = []  # (operation, path) in arrival order
+        self.headers: list[dict[str, str]] = []  # request headers (lower-case names), parallel to ``log``
         self.statuses: Counter[tuple[str, int]] = Counter()  # (operation, HTTP status) of forwarded requests
         self._lock = threading.Lock()
         proxy = self
@@ -118,6 +120,7 @@ class FaultProxy:
             self.counts.clear()
             self.faults_injected.clear()
             self.log.clear()
+            self.headers.clear()
             self.statuses.clear()
 
     def snapshot(self) -> dict[str, int]:
@@ -125,10 +128,20 @@ class FaultProxy:
             return dict(self.counts)
 
     # ---- serving ----------------------------------------------------------------------------------------
-    def _pick_fault(self, op: str, target: str) -> Rule | None:
+    def requests_for(self, op: str, key_contains: str) -> list[tuple[str, dict[str, str]]]:
+        """(path, headers) of every ``op`` request whose path contains ``key_contains``, in arrival order."""
+        with self._lock:
+            return [
+                (t, h)
+                for (o, t), h in zip(self.log, self.headers, strict=True)
+                if o == op and key_contains in t
+            ]
+
+    def _pick_fault(self, op: str, target: str, headers: dict[str, str]) -> Rule | None:
         with self._lock:
             self.counts[op] += 1
             self.log.append((op, target))
+            self.headers.append(headers)
             for rule in self.rules:
                 if rule.op not in (None, op):
                     continue
@@ -167,7 +180,7 @@ class FaultProxy:
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
         op = classify(h.command, h.path)
         body = self._read_body(h)
-        rule = self._pick_fault(op, h.path)
+        rule = self._pick_fault(op, h.path, {k.lower(): v for k, v in h.headers.items()})
         if rule is not None:
             self._inject(h, rule)
             return

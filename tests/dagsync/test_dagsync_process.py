@@ -130,11 +130,30 @@ def test_sync_with_env_vars_and_exit_codes(s3, bucket, tmp_path) -> None:
         env=env_for(DAGSYNC_SOURCE="s3://zzz-missing/x/", DAGSYNC_DEST=str(tmp_path / "e")),
     )
     assert r.returncode == 0 and tree(tmp_path / "e") == {}
-    r = dagsync("sync", "--source", "s3://no-such-bucket-here/dags/", "--dest", str(dest))
-    assert r.returncode == 1
-    last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith("dagsync: sync failed: s3:") and "NoSuchBucket" in last
-    assert tree(dest) == {"a.py": b"A"}
+    for transport in ("botocore", "presigned"):
+        r = dagsync(
+            "sync",
+            "--source",
+            "s3://no-such-bucket-here/dags/",
+            "--dest",
+            str(dest),
+            env=env_for(DAGSYNC_TRANSPORT=transport),
+        )
+        assert r.returncode == 1
+        last = r.stderr.strip().splitlines()[-1]
+        assert last.startswith("dagsync: sync failed: s3:") and "NoSuchBucket" in last, last
+        assert tree(dest) == {"a.py": b"A"}
+    # the opt-in transport by env var; a flag beats it
+    put(s3, bucket, "dags/b.py", b"B")
+    r = dagsync(
+        "sync",
+        "--source",
+        f"s3://{bucket}/dags/",
+        "--dest",
+        str(dest),
+        env=env_for(DAGSYNC_TRANSPORT="presigned"),
+    )
+    assert r.returncode == 0 and tree(dest) == {"a.py": b"A", "b.py": b"B"}, r.stderr
 
 
 @pytest.mark.parametrize(
@@ -156,6 +175,12 @@ def test_sync_with_env_vars_and_exit_codes(s3, bucket, tmp_path) -> None:
             {"DAGSYNC_LOG_LEVEL": "LOUD"},
             "DAGSYNC_LOG_LEVEL",
         ),
+        (
+            ["sync", "--source", "s3://bucket/x", "--dest", "d"],
+            {"DAGSYNC_TRANSPORT": "carrier-pigeon"},
+            "DAGSYNC_TRANSPORT",
+        ),
+        (["sync", "--transport", "raw"], {}, "invalid choice"),
         (["check"], {}, "dest is required"),
         (
             ["publish", "--source", "/nonexistent-dir", "--dest", "s3://bucket/x/"],

@@ -6,9 +6,11 @@ import asyncio
 import hashlib
 import os
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from dagsync_testlib import put, settings_for, sync_once, tree
+from sigv4 import presigned_problem
 
 from dagsync import keys
 from dagsync.config import Settings
@@ -32,10 +34,10 @@ def _outside(dest: Path) -> set[str]:
     return set(os.listdir(dest.parent))
 
 
-def test_cold_sync_then_no_change_is_list_only(s3, bucket, proxy, tmp_path) -> None:
+def test_cold_sync_then_no_change_is_list_only(s3, bucket, proxy, tmp_path, transport) -> None:
     want = _fill(s3, bucket, 1001)  # two LIST pages
     dest = tmp_path / "dags"
-    st = settings_for(bucket, dest)
+    st = settings_for(bucket, dest, transport=transport)
     proxy.reset_counts()
     res = sync_once(st)
     assert res.ok and res.outcome == "published", res.error
@@ -119,14 +121,14 @@ def test_hostile_keys_are_skipped_and_counted(s3, bucket, proxy, tmp_path) -> No
 
 
 @pytest.mark.parametrize("kind", ["500", "503", "reset", "stall"])
-def test_transient_faults_are_retried_per_request(s3, bucket, proxy, tmp_path, kind) -> None:
+def test_transient_faults_are_retried_per_request(s3, bucket, proxy, tmp_path, kind, transport) -> None:
     want = {f"f{i}.py": f"{i}".encode() for i in range(5)}
     for rel, body in want.items():
         put(s3, bucket, "dags/" + rel, body)
     dest = tmp_path / "dags"
     proxy.add("ListObjectsV2", kind, times=1, stall_s=3)
     proxy.add("GetObject", kind, times=2, stall_s=3)
-    res = sync_once(settings_for(bucket, dest, read_timeout=1, max_attempts=4))
+    res = sync_once(settings_for(bucket, dest, read_timeout=1, max_attempts=4, transport=transport))
     assert res.ok, res.error
     assert tree(dest) == want
     counts = proxy.snapshot()
@@ -137,11 +139,11 @@ def test_transient_faults_are_retried_per_request(s3, bucket, proxy, tmp_path, k
     ("op", "kind"), [("GetObject", "500"), ("GetObject", "503"), ("ListObjectsV2", "reset")]
 )
 def test_persistent_faults_fail_the_cycle_and_keep_the_last_good(
-    s3, bucket, proxy, tmp_path, op, kind
+    s3, bucket, proxy, tmp_path, op, kind, transport
 ) -> None:
     put(s3, bucket, "dags/a.py", b"v1")
     dest = tmp_path / "dags"
-    st = settings_for(bucket, dest, max_attempts=2)
+    st = settings_for(bucket, dest, max_attempts=2, transport=transport)
     assert sync_once(st).ok
     good = os.readlink(dest)
     put(s3, bucket, "dags/a.py", b"v2")
@@ -155,6 +157,71 @@ def test_persistent_faults_fail_the_cycle_and_keep_the_last_good(
     proxy.clear()
     res = sync_once(st)
     assert res.ok and tree(dest) == {"a.py": b"v2", "b.py": b"new"}
+
+
+def test_retries_follow_botocores_standard_policy(s3, bucket, proxy, tmp_path, transport) -> None:
+    """SlowDown then success is retried; 403 is not; a persistent 500 gets exactly max_attempts attempts."""
+    put(s3, bucket, "dags/a.py", b"A")
+    dest = tmp_path / "dags"
+
+    def gets(key: str) -> int:
+        return len(proxy.requests_for("GetObject", key))
+
+    proxy.add("GetObject", "503", times=1, key_contains="a.py")
+    proxy.reset_counts()
+    res = sync_once(settings_for(bucket, dest, max_attempts=3, transport=transport))
+    assert res.ok and tree(dest) == {"a.py": b"A"}, res.error
+    assert gets("a.py") == 2 and proxy.faults_injected == {"GetObject:503": 1}
+
+    put(s3, bucket, "dags/b.py", b"B")
+    proxy.add("GetObject", "403", times=None, key_contains="b.py")
+    proxy.reset_counts()
+    res = sync_once(settings_for(bucket, dest, max_attempts=3, transport=transport))
+    assert not res.ok and res.error_kind == "access", res.error
+    assert gets("b.py") == 1  # not retryable: one attempt
+    proxy.clear()
+
+    for attempts in (3, 1):
+        proxy.add("GetObject", "500", times=None, key_contains="b.py")
+        proxy.reset_counts()
+        res = sync_once(settings_for(bucket, dest, max_attempts=attempts, transport=transport))
+        assert not res.ok and res.error_kind == "s3", res.error
+        assert gets("b.py") == attempts  # max_attempts counts every attempt, the first included
+        proxy.clear()
+    proxy.add("GetObject", "503", times=None, key_contains="b.py")
+    res = sync_once(settings_for(bucket, dest, max_attempts=2, transport=transport))
+    assert not res.ok and res.error_kind == "throttled", res.error
+    proxy.clear()
+    assert tree(dest) == {"a.py": b"A"}  # the last good version stayed through every failure
+    res = sync_once(settings_for(bucket, dest, transport=transport))
+    assert res.ok and tree(dest) == {"a.py": b"A", "b.py": b"B"}
+
+
+def test_presigned_requests_carry_exactly_what_was_signed(s3, bucket, proxy, tmp_path) -> None:
+    """ChecksumMode is signed as a header (not hoisted into the query): the GET must send it, and every
+    presigned request must verify under an independent SigV4 check (moto itself does not check signatures)."""
+    put(s3, bucket, "dags/sha.py", b"S", ChecksumAlgorithm="SHA256")
+    put(s3, bucket, "dags/plain.py", b"P")
+    proxy.reset_counts()
+    res = sync_once(settings_for(bucket, tmp_path / "dags", transport="presigned"))
+    assert res.ok and res.unverified == 0, res.error
+    secret = os.environ["AWS_SECRET_ACCESS_KEY"]
+    ((sha_path, sha_headers),) = proxy.requests_for("GetObject", "sha.py")
+    ((plain_path, plain_headers),) = proxy.requests_for("GetObject", "plain.py")
+    sha_q, plain_q = parse_qs(urlsplit(sha_path).query), parse_qs(urlsplit(plain_path).query)
+    assert sha_q["X-Amz-SignedHeaders"] == ["host;x-amz-checksum-mode"]
+    assert sha_headers["x-amz-checksum-mode"] == "ENABLED"
+    assert plain_q["X-Amz-SignedHeaders"] == ["host"] and "x-amz-checksum-mode" not in plain_headers
+    lists = proxy.requests_for("ListObjectsV2", "")
+    assert lists
+    for path, headers in [*lists, (sha_path, sha_headers), (plain_path, plain_headers)]:
+        assert presigned_problem("GET", path, headers, secret) is None, path
+    # the check can fail: a missing signed header, another value, a tampered query, another key
+    no_header = {k: v for k, v in sha_headers.items() if k != "x-amz-checksum-mode"}
+    assert presigned_problem("GET", sha_path, no_header, secret)
+    assert presigned_problem("GET", sha_path, {**sha_headers, "x-amz-checksum-mode": "DISABLED"}, secret)
+    assert presigned_problem("GET", sha_path.replace("sha.py", "shb.py"), sha_headers, secret)
+    assert presigned_problem("GET", sha_path, sha_headers, secret + "x")
 
 
 def _publish(local: Path, bucket: str, prefix: str = "dags/", commit: str = "c1") -> None:

@@ -1,0 +1,163 @@
+"""How a sync cycle talks to S3: one small interface, two implementations.
+
+- ``botocore`` (default): the aiobotocore ``ListObjectsV2`` paginator and ``GetObject``, with the client's
+  ``standard`` retry mode doing the retries.
+- ``presigned`` (opt-in, ``fastget.py``): SigV4-presigned URLs over one aiohttp session; retry decisions by
+  ``botocore.retries.standard``. Unproven against real S3: see docs/adr/0001-dag-sync.md.
+
+Both yield the same ``Listed`` pages and ``Fetched`` results, so the shell (``sync.py``) does not care which runs.
+Bodies are streamed to the file in chunks while hashed; an object is never held in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Protocol
+
+from botocore.exceptions import ClientError
+
+from platform_common.aws import AwsApis
+
+AWS_APIS: AwsApis = {"s3": frozenset({"ListObjectsV2", "GetObject"})}
+
+TransportName = Literal["botocore", "presigned"]
+TRANSPORTS: tuple[TransportName, ...] = ("botocore", "presigned")
+CHUNK = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    key: str
+    size: int
+    etag: str
+    has_sha256: bool
+
+
+@dataclass
+class Fetched:
+    headers: Mapping[str, str]  # lower-case names
+    size: int
+    sha256: str
+    md5: str | None
+
+
+class GetError(Exception):
+    """A request that failed for good (after retries); ``kind`` is the error-kind metric label."""
+
+    def __init__(self, kind: str, message: str, status: int | None = None, code: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.status, self.code = kind, status, code
+
+
+class Transport(Protocol):
+    def list(self, bucket: str, prefix: str) -> AsyncIterator[list[Listed]]:
+        """ListObjectsV2 pages (up to 1000 keys each), keys decoded."""
+        ...
+
+    async def fetch(self, bucket: str, key: str, path: Path, *, checksum: bool, md5: bool) -> Fetched | None:
+        """Stream ``key`` into ``path`` (created or truncated), hashing on the way; None on 404."""
+        ...
+
+    async def __aenter__(self) -> Transport: ...
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class Hasher:
+    """SHA-256 (and optionally MD5) of a body streamed into a file."""
+
+    def __init__(self, want_md5: bool) -> None:
+        self.sha = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False) if want_md5 else None
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.sha.update(chunk)
+        if self.md5 is not None:
+            self.md5.update(chunk)
+        self.size += len(chunk)
+
+    def result(self, headers: Mapping[str, str]) -> Fetched:
+        return Fetched(
+            {k.lower(): v for k, v in headers.items()},
+            self.size,
+            self.sha.hexdigest(),
+            self.md5.hexdigest() if self.md5 else None,
+        )
+
+
+class BotocoreTransport:
+    """aiobotocore all the way: paginator for LIST, ``get_object`` for GETs, botocore ``standard`` retries."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+
+    async def __aenter__(self) -> BotocoreTransport:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+    async def list(self, bucket: str, prefix: str) -> AsyncIterator[list[Listed]]:
+        # botocore sends EncodingType=url and decodes the keys itself.
+        paginator = self.s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            yield [
+                Listed(
+                    o["Key"],
+                    int(o.get("Size", 0)),
+                    str(o.get("ETag", "")).strip().strip('"'),
+                    "SHA256" in o.get("ChecksumAlgorithm", ()),
+                )
+                for o in page.get("Contents", ())
+            ]
+
+    async def fetch(self, bucket: str, key: str, path: Path, *, checksum: bool, md5: bool) -> Fetched | None:
+        kw: dict[str, str] = {"ChecksumMode": "ENABLED"} if checksum else {}
+        try:
+            resp = await self.s3.get_object(Bucket=bucket, Key=key, **kw)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return None
+            raise
+        h = Hasher(md5)
+        async with resp["Body"] as body:
+            with open(path, "wb") as f:  # noqa: ASYNC230 - page-cache writes; a thread hop per chunk costs more
+                async for chunk in body.iter_chunks(CHUNK):
+                    f.write(chunk)
+                    h.update(chunk)
+        return h.result(resp["ResponseMetadata"].get("HTTPHeaders", {}))
+
+
+def make_transport(
+    name: str,
+    s3: Any,
+    *,
+    concurrency: int,
+    max_attempts: int,
+    connect_timeout: float,
+    read_timeout: float,
+    retry: Any = None,
+) -> Transport:
+    if name == "botocore":
+        return BotocoreTransport(s3)
+    if name == "presigned":
+        from .fastget import PresignedTransport
+
+        return PresignedTransport(
+            s3,
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retry=retry,
+        )
+    raise ValueError(f"unknown transport {name!r}: use one of {', '.join(TRANSPORTS)}")
