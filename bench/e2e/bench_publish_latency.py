@@ -118,9 +118,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--json", type=Path, help="write the summary here too")
     args = parser.parse_args()
-    results = [
-        run_interval(float(x), args.publishes, args.seed) for x in args.intervals.split(",") if x.strip()
-    ]
+    results = []
+    for x in [x for x in args.intervals.split(",") if x.strip()]:
+        results.append(run_interval(float(x), args.publishes, args.seed))
+        print(json.dumps({k: v for k, v in results[-1].items() if k != "latencies_s"}), flush=True)
+        if args.json:  # after each interval, so a later failure loses nothing
+            args.json.write_text(json.dumps(results, indent=2))
     print("\n| dagsync interval | publishes | p50 | p95 | max | target |")
     print("|---|---|---|---|---|---|")
     for r in results:
@@ -132,8 +135,6 @@ def main() -> int:
         print(
             f"| {r['interval_s']:g} s | {r['publishes']} | {r['p50_s']} s | {r['p95_s']} s | {r['max_s']} s | {target} |"
         )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
     return 0
 
 
