@@ -1,4 +1,8 @@
-"""FastAPI app: /status (JSON), /health (own liveness), /metrics (Prometheus), / (HTML page)."""
+"""FastAPI app: /status (JSON), /health (own liveness), /metrics (Prometheus), / (HTML page).
+
+With ``root_path`` (e.g. ``/platform``: behind the ALB, ``/`` is the Airflow UI) the page, /status, /metrics and the
+OpenAPI/docs live under that prefix; /health and /status also stay at the root (target group check, ALB rule).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from fastapi import FastAPI, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -83,9 +87,10 @@ class StatusFastPath:
     def __init__(self, app: ASGIApp, state: State) -> None:
         self.app = app
         self.state = state
+        self.paths = {"/status", f"{state.settings.root_path}/status"}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/status" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
         assert self.state.cache is not None
@@ -133,11 +138,15 @@ def create_app(settings: Settings) -> FastAPI:
         description="Probes every part of the Airflow platform and folds them into one status. "
         "Rule and caching: docs/adr/0007-health-aggregation.md.",
         lifespan=lifespan,
+        openapi_url=f"{settings.root_path}/openapi.json",
+        docs_url=f"{settings.root_path}/docs",
+        redoc_url=f"{settings.root_path}/redoc",
     )
     app.state.hc = state
     app.add_middleware(StatusFastPath, state=state)
+    router = APIRouter()
 
-    @app.get(
+    @router.get(
         "/status",
         response_model=None,
         responses={
@@ -156,7 +165,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def health() -> HealthModel:
         return HealthModel(status="alive", uptime_s=round(time.monotonic() - state.started, 1))
 
-    @app.get(
+    @router.get(
         "/metrics",
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
@@ -167,11 +176,15 @@ def create_app(settings: Settings) -> FastAPI:
         await state.cache.get()
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/", response_class=HTMLResponse, summary="Status page for people")
+    @router.get("/", response_class=HTMLResponse, summary="Status page for people")
     async def index() -> HTMLResponse:
         assert state.cache is not None
         snap = await state.cache.get()
         body = page.render(snap, state.rule, time.time(), settings.page_refresh)
         return HTMLResponse(body, headers={"cache-control": "no-store"})
 
+    app.include_router(router, prefix=settings.root_path)
+    if settings.root_path:
+        # The ALB's /status rule forwards the root path (docs/adr/0006-secrets-and-sso.md).
+        app.add_api_route("/status", status, methods=["GET"], include_in_schema=False)
     return app

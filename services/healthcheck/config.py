@@ -31,6 +31,11 @@ class Settings(BaseSettings):
         "keep it above the largest probe timeout",
     )
     page_refresh: int = Field(10, ge=1, description="HTML page auto refresh, seconds")
+    root_path: str = Field(
+        "",
+        description="URL prefix of the page, /status, /metrics and the API docs (e.g. /platform behind the ALB, "
+        "where / is the Airflow UI); /health and /status also stay at the root",
+    )
 
     # aggregation rule (docs/adr/0007-health-aggregation.md)
     critical: CsvList = Field(
@@ -63,6 +68,14 @@ class Settings(BaseSettings):
     postgres_url: SecretStr = Field(
         SecretStr("postgresql://postgres@127.0.0.1:5432/airflow"), description="metadata DB URL"
     )
+    postgres_secret_arn: str | None = Field(
+        None,
+        description="Secrets Manager ARN of the DB credentials (URL, RDS JSON, or RDS-managed username/password "
+        "+ postgres_host/port/name); read again after a failed connect (RDS rotation); overrides postgres_url",
+    )
+    postgres_host: str | None = Field(None, description="DB host when the secret lacks it")
+    postgres_port: int | None = Field(None, ge=1, le=65535, description="DB port when the secret lacks it")
+    postgres_name: str | None = Field(None, description="DB name when the secret lacks it (default airflow)")
     postgres_slow_ms: float = Field(500.0, gt=0, description="SELECT 1 slower than this -> degraded")
     postgres_timeout: float = Field(3.0, gt=0)
 
@@ -150,6 +163,26 @@ class Settings(BaseSettings):
         scheme = url.split("://", 1)[0]
         if "://" not in url or scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
             raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("root_path")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("", "/"):
+            return ""
+        if not value.startswith("/") or any(c in value for c in " ?#") or "//" in value:
+            raise ValueError("must be empty or a path like /platform")
+        return value.rstrip("/")
+
+    @field_validator("postgres_secret_arn")
+    @classmethod
+    def _secret_arn(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith("arn:") or ":secretsmanager:" not in value:
+            raise ValueError("not a Secrets Manager ARN (arn:aws:secretsmanager:...)")
         return value
 
     @model_validator(mode="after")

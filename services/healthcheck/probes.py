@@ -24,6 +24,7 @@ from redis.backoff import NoBackoff
 
 from platform_common.aws import AwsApis, aio_client, client_config
 from platform_common.redact import redact_text
+from platform_common.secrets import db_url_from_secret, libpq_url
 
 from . import assess
 from .config import Settings
@@ -81,6 +82,7 @@ class Probes(contextlib.AsyncExitStack):
         self._cw: Any = None
         # Own small pool: a hung shared filesystem (EFS) blocks these threads, not the event loop.
         self._files = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dagsync-probe")
+        self._pg_url: str | None = None  # from HEALTHCHECK_POSTGRES_SECRET_ARN
 
     async def __aenter__(self) -> Probes:
         await super().__aenter__()
@@ -143,7 +145,11 @@ class Probes(contextlib.AsyncExitStack):
                 )
             )
         if s.postgres_enabled:
-            target = f"postgres {redact_text(s.postgres_url.get_secret_value())}"
+            target = (
+                f"postgres via secret {redact_text(s.postgres_secret_arn)}"
+                if s.postgres_secret_arn
+                else f"postgres {redact_text(s.postgres_url.get_secret_value())}"
+            )
             out.append(Probe("postgres", target, s.postgres_timeout, ("postgres",), self.postgres))
         if s.dagsync_enabled:
             target = f"dagsync state {', '.join(s.dagsync_state_dirs)}"
@@ -204,14 +210,38 @@ class Probes(contextlib.AsyncExitStack):
             )
         ]
 
+    async def _postgres_conninfo(self) -> str:
+        """The static URL, or the one built from the secret (cached; dropped after a failed connect)."""
+        arn = self.s.postgres_secret_arn
+        if not arn:
+            return self.s.postgres_conninfo()
+        if self._pg_url is None:
+            loop = asyncio.get_running_loop()
+            self._pg_url = await loop.run_in_executor(
+                self._files,
+                lambda: db_url_from_secret(
+                    arn,
+                    self.s.postgres_host,
+                    self.s.postgres_port,
+                    self.s.postgres_name,
+                    host_setting="HEALTHCHECK_POSTGRES_HOST",
+                ),
+            )
+        return libpq_url(self._pg_url)
+
     async def postgres(self) -> list[ComponentResult]:
         t0 = time.perf_counter()
-        conn = await psycopg.AsyncConnection.connect(
-            self.s.postgres_conninfo(),
-            connect_timeout=max(2, math.ceil(self.s.postgres_timeout)),
-            autocommit=True,
-            application_name="healthcheck",
-        )
+        conninfo = await self._postgres_conninfo()
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                conninfo,
+                connect_timeout=max(2, math.ceil(self.s.postgres_timeout)),
+                autocommit=True,
+                application_name="healthcheck",
+            )
+        except Exception:
+            self._pg_url = None  # RDS rotates managed passwords: read the secret again next round
+            raise
         connect_ms = _ms(t0)
         async with conn:
             t1 = time.perf_counter()

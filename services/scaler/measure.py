@@ -7,17 +7,13 @@ step 0 is the queue itself).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 import redis
 
-from platform_common.aws import AwsApis, sync_client
-
-AWS_APIS: AwsApis = {"secretsmanager": frozenset({"GetSecretValue"})}
+from platform_common.secrets import libpq_url
 
 KOMBU_SEP = "\x06\x16"
 UNACKED_KEY = "unacked"
@@ -127,41 +123,3 @@ class TaskInstanceCounts:
                 self.conn.close()
             finally:
                 self.conn = None
-
-
-def libpq_url(url: str) -> str:
-    """SQLAlchemy-style ``postgresql+psycopg2://`` URLs are accepted too; libpq wants ``postgresql://``."""
-    scheme, sep, rest = url.partition("://")
-    return f"postgresql://{rest}" if sep and scheme.startswith("postgres") else url
-
-
-def db_url_from_secret(
-    arn: str, host: str | None = None, port: int | None = None, dbname: str | None = None
-) -> str:
-    """The metadata DB URL from Secrets Manager: a URL string, or RDS's JSON (username, password, host, ...).
-
-    RDS-managed master secrets hold only username/password: ``host``/``port``/``dbname`` (SCALER_DB_HOST, ...) fill
-    what the JSON lacks.
-    """
-    sm = sync_client("secretsmanager")
-    try:
-        value = sm.get_secret_value(SecretId=arn)["SecretString"]
-    except Exception as exc:
-        raise MeasureError(f"secretsmanager: GetSecretValue failed: {type(exc).__name__}") from None
-    text = value.strip()
-    if "://" in text and not text.startswith("{"):
-        return libpq_url(text)
-    try:
-        doc = json.loads(text)
-        user, password = quote(str(doc["username"]), safe=""), quote(str(doc["password"]), safe="")
-        host_ = doc.get("host") or host
-        port_ = int(doc.get("port") or port or 5432)
-        dbname_ = doc.get("dbname") or dbname or "airflow"
-        if not host_:
-            raise KeyError("host")
-    except (ValueError, KeyError, TypeError):
-        raise MeasureError(
-            "secretsmanager: the DB secret is neither a postgresql:// URL nor JSON with username/password "
-            "(+ host, or SCALER_DB_HOST)"
-        ) from None
-    return f"postgresql://{user}:{password}@{host_}:{port_}/{dbname_}"

@@ -18,12 +18,13 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
 from platform_common.redact import redact, redact_text
+from platform_common.secrets import SecretError, db_url_from_secret
 
 from .cloudwatch import Publisher
 from .config import ScalerSettings
 from .decider import Decision, Measurement, State, decide
 from .ecs import EcsService, ProtectionResult
-from .measure import MeasureError, RedisDepth, TaskCounts, TaskInstanceCounts, db_url_from_secret
+from .measure import MeasureError, RedisDepth, TaskCounts, TaskInstanceCounts
 
 log = logging.getLogger("scaler")
 
@@ -107,7 +108,16 @@ class Scaler:
     def db(self) -> TaskInstanceCounts:
         if self._db is None:
             assert self.s.db_secret_arn
-            url = db_url_from_secret(self.s.db_secret_arn, self.s.db_host, self.s.db_port, self.s.db_name)
+            try:
+                url = db_url_from_secret(
+                    self.s.db_secret_arn,
+                    self.s.db_host,
+                    self.s.db_port,
+                    self.s.db_name,
+                    host_setting="SCALER_DB_HOST",
+                )
+            except SecretError as exc:
+                raise MeasureError(str(exc)) from None
             self._db = TaskInstanceCounts(url, self.s.queue_list())
         return self._db
 

@@ -237,3 +237,40 @@ def test_console_script_status(json_server: JsonServer) -> None:
                          env=hc_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["status"] == "ok"
+
+
+def test_root_path_serves_page_status_metrics_and_openapi_under_the_prefix(
+    live_app: Any, json_server: JsonServer
+) -> None:
+    """Behind the ALB, / is the Airflow UI: with HEALTHCHECK_ROOT_PATH=/platform everything lives under it
+    (docs/adr/0006-secrets-and-sso.md); /health and /status stay at the root for the target group and ALB rule."""
+    json_server.routes["/decision"] = (200, decision())
+    app = live_app(hc_env(scaler_enabled=True, scaler_url=json_server.url, root_path="/platform/"))
+    base = f"{app.url}/platform"
+    page = httpx.get(f"{base}/", timeout=30)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert (
+        'href="status"' in page.text and 'href="metrics"' in page.text
+    )  # relative: resolve under /platform/
+    bare = httpx.get(base, timeout=30)
+    assert bare.status_code in (307, 308) and bare.headers["location"].endswith("/platform/")
+    assert httpx.get(f"{base}/status", timeout=30).json()["components"]["scaler"]["status"] == "ok"
+    assert httpx.get(f"{app.url}/status", timeout=30).json()["components"]["scaler"]["status"] == "ok"
+    assert "healthcheck_overall_status" in httpx.get(f"{base}/metrics").text
+    assert httpx.get(f"{app.url}/health").json()["status"] == "alive"
+    schema = httpx.get(f"{base}/openapi.json").json()
+    assert {"/platform/status", "/platform/metrics", "/platform/", "/health"} <= set(schema["paths"])
+    assert "/status" not in schema["paths"]
+    docs = httpx.get(f"{base}/docs")
+    assert docs.status_code == 200 and "/platform/openapi.json" in docs.text
+    # the root no longer answers the page or metrics (the ALB sends / to Airflow)
+    assert httpx.get(f"{app.url}/").status_code == 404
+    assert httpx.get(f"{app.url}/metrics").status_code == 404
+    assert httpx.get(f"{app.url}/openapi.json").status_code == 404
+
+
+@pytest.mark.parametrize("bad", ["platform", "/a b", "/x?y"])
+def test_root_path_must_be_a_path(cli: Any, capsys: pytest.CaptureFixture[str], bad: str) -> None:
+    assert cli(["serve", "--root-path", bad]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "HEALTHCHECK_ROOT_PATH" in err[0]

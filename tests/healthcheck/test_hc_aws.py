@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import httpx
+import pytest
 from hc_helpers import hc_env, wait_until
 
 from healthcheck.config import Settings
@@ -196,3 +199,45 @@ def test_real_dagsync_status_files(aws_env: str, tmp_path: Path) -> None:
     assert bad.returncode != 0
     comp = round_of(**kw).components["dagsync"]
     assert comp.status is Status.DEGRADED and "task-b never synced" in comp.detail, comp.detail
+
+
+def test_postgres_probe_reads_the_db_secret(aws_env: str, postgres_server: Any) -> None:
+    """HEALTHCHECK_POSTGRES_SECRET_ARN: RDS-managed secret (username/password) + host/port/name settings; the
+    secret is read again after a failed connect (rotation), and its value never shows."""
+    sm = boto3.client("secretsmanager", endpoint_url=aws_env, region_name="us-east-1")
+    pg = urlsplit(postgres_server.url)
+    managed = {"username": "postgres", "password": "Managed-pw-91"}
+    arn = sm.create_secret(Name=f"rds!db-{uuid.uuid4().hex[:8]}", SecretString=json.dumps(managed))["ARN"]
+    common: dict[str, Any] = {"postgres_enabled": True, "postgres_secret_arn": arn, "postgres_port": pg.port}
+
+    snap = round_of(**common, postgres_host=pg.hostname, postgres_name=pg.path.lstrip("/"))
+    assert snap.components["postgres"].status is Status.OK, snap.components["postgres"].detail
+
+    # No host anywhere: down, with what to set, and no password in the status.
+    snap = round_of(**common)
+    comp = snap.components["postgres"]
+    assert comp.status is Status.DOWN and "HEALTHCHECK_POSTGRES_HOST" in comp.detail
+    assert "Managed-pw-91" not in json.dumps(snap.to_json())
+
+    # A stale secret (database gone), then "rotated": the same Probes object reads it again after the failure.
+    sm.put_secret_value(SecretId=arn, SecretString=json.dumps({**managed, "dbname": "rotated_away"}))
+    s = Settings(**{**OFF, **common, "postgres_host": pg.hostname})
+
+    async def two_rounds() -> tuple[Snapshot, Snapshot]:
+        async with Probes(s) as probes:
+            runner = Runner(probes.probes(), s.rule())
+            first = await runner.run_once()
+            sm.put_secret_value(
+                SecretId=arn, SecretString=json.dumps({**managed, "dbname": pg.path.lstrip("/")})
+            )
+            return first, await runner.run_once()
+
+    first, second = asyncio.run(two_rounds())
+    assert first.components["postgres"].status is Status.DOWN
+    assert second.components["postgres"].status is Status.OK, second.components["postgres"].detail
+    assert "Managed-pw-91" not in json.dumps(first.to_json()) + json.dumps(second.to_json())
+
+
+def test_postgres_secret_arn_is_validated() -> None:
+    with pytest.raises(ValueError, match="Secrets Manager ARN"):
+        Settings(**{**OFF, "postgres_secret_arn": "db-secret"})
