@@ -92,7 +92,7 @@ NODES: list[Node] = [
         "kms · elasticfilesystem\nevents",
         "endpoints",
     ),
-    Node("s3-dags", "s3", "S3 DAGs bucket\n(per env)\n+ _manifest.json", "regional"),
+    Node("s3-dags", "s3", "S3 <org>-airflow-dags\n(org-wide; <env>/ prefix)\n+ _manifest.json", "regional"),
     Node("s3-logs", "s3", "S3 task logs\n(remote logging)", "regional"),
     Node("ecr", "ecr", "ECR\nairflow, dagsync,\nservices (SHA tags)", "regional"),
     Node("cw", "cloudwatch", "CloudWatch\nmetrics, dashboard,\nalarms", "regional"),

@@ -92,3 +92,47 @@ def test_iam_docs_current(dev_plan: dict[str, Any]) -> None:
     data = json.loads(files["dev.json"])
     assert len(data["roles"]) == 15
     assert "123456789012" not in files["dev.md"]
+
+
+def _after(plan: dict[str, Any], address: str) -> dict[str, Any]:
+    return next(rc["change"]["after"] for rc in plan["resource_changes"] if rc["address"] == address)
+
+
+def test_sidecars_read_only_their_env_prefix_of_the_org_dag_bucket(dev_plan: dict[str, Any]) -> None:
+    """Product contract: sidecars pull s3://<org>-airflow-dags/<env>/ (docs/adr/0009); plugins/<env>/ is not theirs."""
+    docs = dict(role_policies(dev_plan))
+    for svc in ("api-server", "scheduler", "dag-processor", "triggerer", "worker"):
+        by_sid = {s["Sid"]: s for s in docs[f'module.compute.aws_iam_role_policy.task["{svc}"]']["Statement"]}
+        assert by_sid["DagBundleObjects"]["Resource"] == ["arn:aws:s3:::acme-airflow-dags/dev/*"]
+        assert by_sid["DagBundleList"]["Resource"] == "arn:aws:s3:::acme-airflow-dags"
+        assert by_sid["DagBundleList"]["Condition"] == {"StringLike": {"s3:prefix": ["dev/*"]}}
+        key = by_sid["DagBundleKey"]
+        assert key["Action"] == ["kms:Decrypt"]
+        assert key["Condition"]["ForAnyValue:StringEquals"] == {
+            "kms:ResourceAliases": ["alias/acme-airflow-dags"]
+        }
+        assert key["Condition"]["StringEquals"] == {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+        td = _after(dev_plan, f'module.compute.aws_ecs_task_definition.this["{svc}"]')
+        sidecar = next(c for c in json.loads(td["container_definitions"]) if c["name"] == "dagsync")
+        env = {e["name"]: e["value"] for e in sidecar["environment"]}
+        assert env["DAGSYNC_SOURCE"] == "s3://acme-airflow-dags/dev/"
+    assert not any("acme-airflow-dev-dags" in json.dumps(d) for d in docs.values())
+    assert not any(
+        rc["type"] == "aws_s3_bucket" and "dags" in rc["change"]["after"]["bucket"]
+        for rc in dev_plan["resource_changes"]
+    ), "the DAG bucket is org-wide (infra/bootstrap), not per env"
+
+
+def test_s3_endpoint_reads_only_the_env_prefix_of_the_dag_bucket(dev_plan: dict[str, Any]) -> None:
+    policy = json.loads(_after(dev_plan, "module.network.aws_vpc_endpoint.s3")["policy"])
+    stmts = as_list(policy["Statement"])
+    dag = [s for s in stmts if "acme-airflow-dags" in json.dumps(s["Resource"])]
+    assert {s["Sid"] for s in dag} >= {"ReadPrefixObjects"}
+    for s in dag:
+        actions = set(as_list(s["Action"]))
+        assert not actions & {"s3:PutObject", "s3:DeleteObject"}, s
+        if "s3:ListBucket" in actions:
+            assert s["Resource"] == "arn:aws:s3:::acme-airflow-dags"
+            assert s["Condition"]["StringLike"]["s3:prefix"] == "dev/*"
+        else:
+            assert s["Resource"] == "arn:aws:s3:::acme-airflow-dags/dev/*"

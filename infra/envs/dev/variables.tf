@@ -32,6 +32,18 @@ variable "dags_storage" {
   default     = "efs"
 }
 
+variable "dags_bucket_name" {
+  description = "The org-wide DAG bucket from infra/bootstrap (null = \"<org>-airflow-dags\"); the sidecars read s3://<bucket>/<env>/."
+  type        = string
+  default     = null
+}
+
+variable "dags_kms_key_arn" {
+  description = "CMK of the DAG bucket (bootstrap output dags_kms_key_arn); null = any key aliased alias/<org>-airflow-dags."
+  type        = string
+  default     = null
+}
+
 variable "scaling_mode" {
   description = "Who owns the workers' desired count: \"scaler\" (docs/adr/0002-scaling.md) or \"aas\"."
   type        = string

@@ -14,6 +14,11 @@ locals {
   registry   = "${data.aws_caller_identity.current.account_id}.dkr.ecr.${var.region}.amazonaws.com"
   repo_names = { for k in ["airflow", "dagsync", "services"] : k => "${var.org}-airflow-${k}" }
   images     = { for k, repo in local.repo_names : k => coalesce(lookup(var.images, k, null), "${local.registry}/${repo}:${var.image_tag}") }
+
+  # The org-wide DAG bucket (infra/bootstrap/dags.tf): this env's DAGs under <env>/, plugins under plugins/<env>/.
+  # Referenced by name only, so nothing here needs it to exist at apply time (docs/adr/0009).
+  dags_bucket_name = coalesce(var.dags_bucket_name, "${var.org}-airflow-dags")
+  dags_prefix      = "${local.env}/"
 }
 
 module "security" {
@@ -32,6 +37,7 @@ module "network" {
   az_count                = local.settings.az_count
   public_demo             = var.public_demo
   s3_bucket_names         = values(module.data.bucket_names)
+  s3_read_prefixes        = { (local.dags_bucket_name) = local.dags_prefix }
   kms_key_arn             = module.security.kms_key_arn
   flow_log_retention_days = local.settings.log_retention_days
 }
@@ -101,7 +107,10 @@ module "compute" {
   redis_host             = module.data.redis_primary_endpoint
   redis_port             = module.data.redis_port
 
-  dags_bucket_name     = module.data.bucket_names["dags"]
+  dags_bucket_name     = local.dags_bucket_name
+  dags_prefix          = local.dags_prefix
+  dags_kms_key_arn     = var.dags_kms_key_arn
+  dags_kms_alias_name  = "alias/${var.org}-airflow-dags"
   logs_bucket_name     = module.data.bucket_names["logs"]
   dags_storage         = var.dags_storage
   efs_file_system_id   = module.data.efs_file_system_id
@@ -109,6 +118,7 @@ module "compute" {
 
   api_target_group_arn         = module.edge.api_target_group_arn
   healthcheck_target_group_arn = module.edge.healthcheck_target_group_arn
+  healthcheck_root_path        = module.edge.healthcheck_root_path
   api_base_url                 = coalesce(var.api_base_url, "https://${module.edge.alb_dns_name}")
 
   log_retention_days         = local.settings.log_retention_days

@@ -19,8 +19,13 @@ output "service_names" {
 }
 
 output "bucket_names" {
-  description = "S3 buckets (dags, logs)."
+  description = "S3 buckets of this env (logs)."
   value       = module.data.bucket_names
+}
+
+output "dags_source" {
+  description = "Where this env's sidecars pull DAGs from (DAGSYNC_SOURCE) and the dag-sync workflow publishes to."
+  value       = "s3://${local.dags_bucket_name}/${local.dags_prefix}"
 }
 
 output "db_master_secret_arn" {

@@ -29,6 +29,7 @@ locals {
   db_instance_arn      = "arn:${local.partition}:rds:${local.region}:${local.account_id}:db:${var.db_instance_identifier}"
   ecr_repo_arns        = [for r in var.ecr_repository_names : "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${r}"]
   dags_bucket_arn      = "arn:${local.partition}:s3:::${var.dags_bucket_name}"
+  dags_prefix          = coalesce(var.dags_prefix, "${var.env}/") # s3://<org>-airflow-dags/<env>/, docs/adr/0009
   logs_bucket_arn      = "arn:${local.partition}:s3:::${var.logs_bucket_name}"
   efs_arn_pattern      = "arn:${local.partition}:elasticfilesystem:${local.region}:${local.account_id}:file-system/*"
   efs_name_tag         = "${var.name_prefix}-efs"
@@ -133,24 +134,30 @@ locals {
     SCALER_METRICS_PORT       = "9102"
   })
 
-  # Names follow services/healthcheck/config.py. The Postgres probe stays off: RDS rotates the managed master
-  # password, so no static URL can be injected; the api-server probe reports the metadatabase instead.
+  # Names follow services/healthcheck/config.py. The Postgres probe reads the RDS-managed master secret (by ARN,
+  # username/password) + host/port/name, and reads it again after a failed connect (rotation); see
+  # services/platform_common/secrets.py and docs/adr/0006-secrets-and-sso.md.
   healthcheck_env = merge(local.aws_env, {
-    HEALTHCHECK_PORT               = "8000"
-    HEALTHCHECK_AIRFLOW_URL        = var.api_base_url
-    HEALTHCHECK_POSTGRES_ENABLED   = "false"
-    HEALTHCHECK_DAGSYNC_ENABLED    = local.efs ? "true" : "false"
-    HEALTHCHECK_DAGSYNC_STATE_DIRS = local.efs ? "${local.shared_mount}/.dagsync-dags" : ""
-    HEALTHCHECK_SCALER_ENABLED     = "false" # no service discovery for the scaler's task IP; the ECS probe covers it
-    HEALTHCHECK_ECS_ENABLED        = "true"
-    HEALTHCHECK_ECS_CLUSTER        = local.cluster_name
-    HEALTHCHECK_ECS_SERVICES       = join(",", [for s in local.service_names : "${var.name_prefix}-${s}"])
-    HEALTHCHECK_ECS_WORKER_SERVICE = local.worker_svc_name
-    HEALTHCHECK_ALARMS_ENABLED     = "true"
-    HEALTHCHECK_ALARMS_PREFIX      = "${var.name_prefix}-"
-    HEALTHCHECK_PUBLISH_ENABLED    = "true"
-    HEALTHCHECK_PUBLISH_NAMESPACE  = local.health_namespace
-    HEALTHCHECK_PUBLISH_ENV        = var.env
+    HEALTHCHECK_PORT                = "8000"
+    HEALTHCHECK_ROOT_PATH           = var.healthcheck_root_path
+    HEALTHCHECK_AIRFLOW_URL         = var.api_base_url
+    HEALTHCHECK_POSTGRES_ENABLED    = "true"
+    HEALTHCHECK_POSTGRES_SECRET_ARN = var.db_master_secret_arn
+    HEALTHCHECK_POSTGRES_HOST       = var.db_address
+    HEALTHCHECK_POSTGRES_PORT       = tostring(var.db_port)
+    HEALTHCHECK_POSTGRES_NAME       = var.db_name
+    HEALTHCHECK_DAGSYNC_ENABLED     = local.efs ? "true" : "false"
+    HEALTHCHECK_DAGSYNC_STATE_DIRS  = local.efs ? "${local.shared_mount}/.dagsync-dags" : ""
+    HEALTHCHECK_SCALER_ENABLED      = "false" # no service discovery for the scaler's task IP; the ECS probe covers it
+    HEALTHCHECK_ECS_ENABLED         = "true"
+    HEALTHCHECK_ECS_CLUSTER         = local.cluster_name
+    HEALTHCHECK_ECS_SERVICES        = join(",", [for s in local.service_names : "${var.name_prefix}-${s}"])
+    HEALTHCHECK_ECS_WORKER_SERVICE  = local.worker_svc_name
+    HEALTHCHECK_ALARMS_ENABLED      = "true"
+    HEALTHCHECK_ALARMS_PREFIX       = "${var.name_prefix}-"
+    HEALTHCHECK_PUBLISH_ENABLED     = "true"
+    HEALTHCHECK_PUBLISH_NAMESPACE   = local.health_namespace
+    HEALTHCHECK_PUBLISH_ENV         = var.env
   })
 
   dagsync_container = {
@@ -161,7 +168,7 @@ locals {
     user                   = "50000"
     readonlyRootFilesystem = true
     environment = [for k, v in merge(local.aws_env, {
-      DAGSYNC_SOURCE       = "s3://${var.dags_bucket_name}/${var.dags_prefix}"
+      DAGSYNC_SOURCE       = "s3://${var.dags_bucket_name}/${local.dags_prefix}"
       DAGSYNC_DEST         = local.dags_folder
       DAGSYNC_METRICS_PORT = "9101"
     }) : { name = k, value = v }]
@@ -241,7 +248,26 @@ locals {
     StringEquals               = { "kms:ViaService" = "${svc}.${local.region}.amazonaws.com" }
   } }
 
+  # The DAG bucket has its own CMK (infra/bootstrap/dags.tf): that key (by ARN when given, else by its alias) only,
+  # and only through S3.
+  dags_key_statement = {
+    Sid = "DagBundleKey", Effect = "Allow", Action = ["kms:Decrypt"], Resource = coalesce(var.dags_kms_key_arn, local.kms_keys_arn)
+    Condition = {
+      "ForAnyValue:StringEquals" = { "kms:ResourceAliases" = [coalesce(var.dags_kms_alias_name, "alias/${split("-airflow-", var.name_prefix)[0]}-airflow-dags")] }
+      StringEquals               = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
+    }
+  }
+
   db_secret_condition = { StringEquals = { "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn" = local.db_instance_arn } }
+
+  # Services that read the DB master secret themselves (platform_common.secrets): the secret, and the key only for it.
+  db_secret_reader = [
+    { Sid = "DbMasterSecret", Effect = "Allow", Action = ["secretsmanager:GetSecretValue"], Resource = local.db_secret_arn, Condition = local.db_secret_condition },
+    {
+      Sid       = "DbMasterSecretKey", Effect = "Allow", Action = ["kms:Decrypt"], Resource = local.kms_keys_arn
+      Condition = merge(local.kms_via.secretsmanager, { StringLike = { "kms:EncryptionContext:SecretARN" = local.db_secret_arn } })
+    },
+  ]
 
   execution_statements = { for s in local.service_names : s => concat(
     [
@@ -260,8 +286,9 @@ locals {
     [
       { Sid = "TaskLogsObjects", Effect = "Allow", Action = ["s3:GetObject", "s3:PutObject"], Resource = ["${local.logs_bucket_arn}/${var.logs_prefix}/*"] },
       { Sid = "TaskLogsList", Effect = "Allow", Action = ["s3:ListBucket"], Resource = local.logs_bucket_arn, Condition = { StringLike = { "s3:prefix" = ["${var.logs_prefix}/*"] } } },
-      { Sid = "DagBundleObjects", Effect = "Allow", Action = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAttributes"], Resource = ["${local.dags_bucket_arn}/${var.dags_prefix}*"] },
-      { Sid = "DagBundleList", Effect = "Allow", Action = ["s3:ListBucket"], Resource = local.dags_bucket_arn, Condition = { StringLike = { "s3:prefix" = ["${var.dags_prefix}*"] } } },
+      { Sid = "DagBundleObjects", Effect = "Allow", Action = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAttributes"], Resource = ["${local.dags_bucket_arn}/${local.dags_prefix}*"] },
+      { Sid = "DagBundleList", Effect = "Allow", Action = ["s3:ListBucket"], Resource = local.dags_bucket_arn, Condition = { StringLike = { "s3:prefix" = ["${local.dags_prefix}*"] } } },
+      local.dags_key_statement,
       { Sid = "BucketKey", Effect = "Allow", Action = ["kms:Decrypt", "kms:GenerateDataKey"], Resource = local.kms_keys_arn, Condition = local.kms_via.s3 },
     ],
     local.efs ? [
@@ -272,15 +299,14 @@ locals {
   task_statements = merge(
     { for s in local.airflow_components : s => local.airflow_task_statements },
     {
-      scaler = [
+      scaler = concat(local.db_secret_reader, [
         { Sid = "WorkerService", Effect = "Allow", Action = ["ecs:DescribeServices", "ecs:UpdateService"], Resource = local.worker_svc_arn },
         { Sid = "ListWorkerTasks", Effect = "Allow", Action = ["ecs:ListTasks"], Resource = "${local.arn_prefix.ecs}:container-instance/${local.cluster_name}/*", Condition = { ArnEquals = { "ecs:cluster" = local.cluster_arn } } },
         { Sid = "WorkerTaskProtection", Effect = "Allow", Action = ["ecs:DescribeTasks", "ecs:GetTaskProtection", "ecs:UpdateTaskProtection"], Resource = local.tasks_arn },
         { Sid = "PublishMetrics", Effect = "Allow", Action = ["cloudwatch:PutMetricData"], Resource = "*", Condition = { StringEquals = { "cloudwatch:namespace" = local.scaler_namespace } } },
-        { Sid = "DbMasterSecret", Effect = "Allow", Action = ["secretsmanager:GetSecretValue"], Resource = local.db_secret_arn, Condition = local.db_secret_condition },
-        { Sid = "SecretsKey", Effect = "Allow", Action = ["kms:Decrypt"], Resource = local.kms_keys_arn, Condition = local.kms_via.secretsmanager },
-      ]
+      ])
       healthcheck = concat(
+        local.db_secret_reader,
         [
           { Sid = "ServiceCounts", Effect = "Allow", Action = ["ecs:DescribeServices"], Resource = "${local.arn_prefix.ecs}:service/${local.cluster_name}/*" },
           { Sid = "AlarmStates", Effect = "Allow", Action = ["cloudwatch:DescribeAlarms"], Resource = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name_prefix}-*" },

@@ -110,14 +110,31 @@ variable "redis_port" {
 }
 
 variable "dags_bucket_name" {
-  description = "S3 bucket holding the DAG bundle (dagsync source)."
+  description = "The org-wide DAG bucket, <org>-airflow-dags (infra/bootstrap); the sidecars read <dags_prefix> of it."
   type        = string
 }
 
 variable "dags_prefix" {
-  description = "Key prefix of the DAG bundle in the DAGs bucket (no leading slash, trailing slash)."
+  description = "Key prefix of this env's DAGs in the DAG bucket (no leading slash, trailing slash); null = \"<env>/\". Plugins live under plugins/<env>/, outside it."
   type        = string
-  default     = "dags/"
+  default     = null
+
+  validation {
+    condition     = var.dags_prefix == null || can(regex("^[^/].*/$", var.dags_prefix))
+    error_message = "dags_prefix must not start with a slash and must end with one."
+  }
+}
+
+variable "dags_kms_key_arn" {
+  description = "CMK of the DAG bucket (bootstrap output dags_kms_key_arn): the sidecars' kms:Decrypt. null = any key with alias dags_kms_alias_name (always required too)."
+  type        = string
+  default     = null
+}
+
+variable "dags_kms_alias_name" {
+  description = "Alias of the DAG bucket's CMK; null = alias/<org>-airflow-dags (org from name_prefix)."
+  type        = string
+  default     = null
 }
 
 variable "logs_bucket_name" {
@@ -129,6 +146,12 @@ variable "logs_prefix" {
   description = "Key prefix of the task logs."
   type        = string
   default     = "task-logs"
+}
+
+variable "healthcheck_root_path" {
+  description = "HEALTHCHECK_ROOT_PATH: the ALB routes <prefix>/* (page, /status, /metrics, API docs) to the health aggregator (modules/edge)."
+  type        = string
+  default     = "/platform"
 }
 
 variable "dags_storage" {

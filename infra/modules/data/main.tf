@@ -1,4 +1,5 @@
-# Data stores: RDS Postgres (metadata), ElastiCache Redis (Celery broker), S3 (DAGs, task logs), EFS (shared DAGs).
+# Data stores: RDS Postgres (metadata), ElastiCache Redis (Celery broker), S3 (task logs), EFS (shared DAGs).
+# The DAG bucket is org-wide, s3://<org>-airflow-dags/<env>/ (infra/bootstrap/dags.tf, docs/adr/0009).
 # Everything encrypted with the one CMK; every store backed up.
 data "aws_partition" "current" {}
 
@@ -6,7 +7,6 @@ locals {
   partition = data.aws_partition.current.partition
   suffix    = var.bucket_suffix == "" ? "" : "-${var.bucket_suffix}"
   buckets = {
-    dags = "${var.name_prefix}-dags${local.suffix}"
     logs = "${var.name_prefix}-logs${local.suffix}"
   }
 }
@@ -170,7 +170,7 @@ resource "aws_secretsmanager_secret_version" "redis_url" {
   secret_string = "rediss://:${var.redis_auth_token}@${aws_elasticache_replication_group.this.primary_endpoint_address}:${aws_elasticache_replication_group.this.port}/0"
 }
 
-# --- S3: DAG bundle source and task logs -----------------------------------------------------------------------------
+# --- S3: task logs (the DAG bucket is org-wide: infra/bootstrap/dags.tf) -----------------------------------------------------------------------------
 resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV_AWS_18: server access logs cannot be delivered to SSE-KMS buckets; object access is audited with CloudTrail data events
   #checkov:skip=CKV_AWS_144: single-region platform; versioning + lifecycle cover recovery, cross-region replication is a DR decision outside this stack

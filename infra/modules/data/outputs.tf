@@ -49,12 +49,12 @@ output "redis_member_clusters" {
 }
 
 output "bucket_names" {
-  description = "Bucket names by purpose (dags, logs)."
+  description = "Bucket names by purpose (logs; the DAG bucket is org-wide, infra/bootstrap)."
   value       = local.buckets
 }
 
 output "bucket_arns" {
-  description = "Bucket ARNs by purpose (dags, logs)."
+  description = "Bucket ARNs by purpose (logs)."
   value       = { for k, b in aws_s3_bucket.this : k => b.arn }
 }
 

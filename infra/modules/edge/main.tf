@@ -1,9 +1,14 @@
-# Internal ALB: HTTPS only (HTTP redirects), optional OIDC/SSO in front of the UI, /status to the health aggregator.
-# See docs/adr/0006-secrets-and-sso.md.
+# Internal ALB: HTTPS only (HTTP redirects), optional OIDC/SSO in front of the UI, the health aggregator under
+# /status and /platform/*. See docs/adr/0006-secrets-and-sso.md.
 locals {
   oidc_on = var.oidc != null
-  # Machine paths skip OIDC: workers call the execution API with their own JWT; probes need no login.
-  machine_paths = ["/execution/*", "/api/v2/monitor/health", "/api/v2/version"]
+  # Machine paths skip OIDC: Airflow authenticates them itself (JWT). Workers call the execution API; CI and
+  # scripts get a token from /auth/token and call /api/v2/* (scripts/wait_dag_visible.py). A browser login
+  # redirect would break all of them. (An ALB rule takes at most 5 path patterns.)
+  machine_paths = ["/execution/*", "/auth/token", "/api/v2/*"]
+  # The health aggregator: its page, /status, /metrics and API docs under var.healthcheck_root_path (the
+  # service runs with HEALTHCHECK_ROOT_PATH), plus /status at the root. Behind OIDC when it is on.
+  healthcheck_paths = ["/status", "/status/*", var.healthcheck_root_path, "${var.healthcheck_root_path}/*"]
 }
 
 resource "aws_security_group" "alb" {
@@ -208,7 +213,7 @@ resource "aws_lb_listener_rule" "status" {
 
   condition {
     path_pattern {
-      values = ["/status", "/status/*"]
+      values = local.healthcheck_paths
     }
   }
 

@@ -42,3 +42,8 @@ output "oidc_enabled" {
   description = "Whether OIDC/SSO authentication is in front of the UI."
   value       = local.oidc_on
 }
+
+output "healthcheck_root_path" {
+  description = "URL prefix of the health aggregator's page and API behind the ALB (its HEALTHCHECK_ROOT_PATH)."
+  value       = var.healthcheck_root_path
+}

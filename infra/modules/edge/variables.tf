@@ -74,6 +74,17 @@ variable "healthcheck_port" {
   default     = 8000
 }
 
+variable "healthcheck_root_path" {
+  description = "URL prefix the health aggregator serves its page, /status, /metrics and API docs under (its HEALTHCHECK_ROOT_PATH); / is the Airflow UI."
+  type        = string
+  default     = "/platform"
+
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9._-]+$", var.healthcheck_root_path))
+    error_message = "healthcheck_root_path must be one path segment like /platform."
+  }
+}
+
 variable "healthcheck_health_path" {
   description = "Liveness path of the healthcheck service."
   type        = string

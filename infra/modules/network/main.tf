@@ -101,6 +101,53 @@ data "aws_iam_policy_document" "s3_endpoint" {
     }
   }
 
+  # The org-wide DAG bucket: read-only, this env's prefix only (docs/adr/0009-dags-storage-efs-vs-ephemeral.md).
+  dynamic "statement" {
+    for_each = length(var.s3_read_prefixes) > 0 ? [1] : []
+    content {
+      sid       = "ReadPrefixObjects"
+      actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAttributes"]
+      resources = [for b, p in var.s3_read_prefixes : "arn:${local.partition}:s3:::${b}/${p}*"]
+
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:PrincipalAccount"
+        values   = [local.account_id]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.s3_read_prefixes
+    content {
+      sid       = "ListPrefix${substr(sha1(statement.key), 0, 8)}"
+      actions   = ["s3:ListBucket"]
+      resources = ["arn:${local.partition}:s3:::${statement.key}"]
+
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:PrincipalAccount"
+        values   = [local.account_id]
+      }
+
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = ["${statement.value}*"]
+      }
+    }
+  }
+
   # ECR keeps image layers in an AWS-owned bucket; image pulls go through this endpoint.
   statement {
     sid       = "EcrLayers"

@@ -40,6 +40,12 @@ variable "s3_bucket_names" {
   type        = list(string)
 }
 
+variable "s3_read_prefixes" {
+  description = "Read-only bucket prefixes reachable through the S3 gateway endpoint (bucket => key prefix), e.g. the org-wide DAG bucket's <env>/."
+  type        = map(string)
+  default     = {}
+}
+
 variable "kms_key_arn" {
   description = "Customer-managed KMS key for the flow-log log group."
   type        = string

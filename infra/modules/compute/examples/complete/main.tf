@@ -26,7 +26,7 @@ module "compute" {
   db_name                = "airflow"
   redis_host             = "master.acme-airflow-example-redis.abc.use1.cache.amazonaws.com"
 
-  dags_bucket_name = "acme-airflow-example-dags"
+  dags_bucket_name = "acme-airflow-dags"
   logs_bucket_name = "acme-airflow-example-logs"
   dags_storage     = "ephemeral"
 
