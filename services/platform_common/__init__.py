@@ -1,1 +1,1 @@
-"""Shared library for the platform's services: settings, JSON logging, AWS clients, backoff, redaction."""
+"""Shared library for the platform's services: settings, JSON logging, AWS clients, secrets, backoff, redaction."""
