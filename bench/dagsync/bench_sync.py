@@ -2,6 +2,7 @@
 
 Not a test: it prints figures. Usage: `make bench-dagsync` (or `.venv/bin/python bench/dagsync/bench_sync.py`).
 
+dagsync runs twice, once per S3 transport (`--transport botocore`, the default, and the opt-in `presigned`).
 Data sets: 2000 objects of 2 KB spread over 20 prefixes, and 10 000 objects (same shape). For each tool: a cold
 sync into an empty directory, then a no-change run. Requests are counted from what the server received: the moto
 server's own request log (one line per request), classified by S3 operation. No proxy sits in the timed path, so
@@ -34,6 +35,7 @@ from faultproxy import classify  # noqa: E402
 from devtools.servers import start_moto  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
+DAGSYNC_TRANSPORTS = ("botocore", "presigned")
 AWS_BIN = REPO / ".venv-bench" / "bin" / "aws"
 WRAP = (
     "import resource, subprocess, sys, json;"
@@ -136,7 +138,7 @@ def measure(
     run = Run(
         tool, dataset, phase, wall, server.take(), info["maxrss_kb"] / 1024, info["rc"], info["rc"] == 0
     )
-    if tool == "dagsync" and errlog.exists():
+    if tool.startswith("dagsync") and errlog.exists():
         for line in errlog.read_text(errors="replace").splitlines():
             if '"event":"cycle"' in line:
                 doc = json.loads(line)
@@ -149,6 +151,11 @@ def measure(
         flush=True,
     )
     return run
+
+
+def loadavg() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} CPUs)"
 
 
 def tree_equal(a: Path, b: Path) -> bool:
@@ -221,7 +228,7 @@ def main() -> int:
         for n in sizes:
             ds = f"{n // 1000}k"
             bucket = f"bench-{n}"
-            print(f"== {ds}: {n} objects of 2 KB in 20 prefixes", flush=True)
+            print(f"== {ds}: {n} objects of 2 KB in 20 prefixes; {loadavg()}", flush=True)
             populate(s3, bucket, n)
             floor = server_floor(moto.port, bucket, n)
             floors[ds] = floor
@@ -230,16 +237,26 @@ def main() -> int:
                 flush=True,
             )
             tools: list[tuple[str, list[str], dict[str, str], Path]] = []
-            d = work / f"dagsync-{n}" / "dags"
-            d.parent.mkdir()
-            tools.append(
-                (
-                    "dagsync",
-                    [str(VENV_BIN / "dagsync"), "sync", "--source", f"s3://{bucket}/dags/", "--dest", str(d)],
-                    dagsync_env,
-                    d,
+            for transport in DAGSYNC_TRANSPORTS:
+                d = work / f"dagsync-{transport}-{n}" / "dags"
+                d.parent.mkdir()
+                tools.append(
+                    (
+                        f"dagsync ({transport})",
+                        [
+                            str(VENV_BIN / "dagsync"),
+                            "sync",
+                            "--transport",
+                            transport,
+                            "--source",
+                            f"s3://{bucket}/dags/",
+                            "--dest",
+                            str(d),
+                        ],
+                        dagsync_env,
+                        d,
+                    )
                 )
-            )
             if not args.skip_aws:
                 d = work / f"aws-{n}"
                 tools.append(
@@ -283,6 +300,7 @@ def main() -> int:
 
     table = render(runs, floors)
     print()
+    print(f"finished; {loadavg()}")
     print(table)
     if args.results:
         args.results.write_text(table + "\n")
@@ -309,35 +327,42 @@ def render(runs: list[Run], floors: dict[str, float]) -> str:
                 f"| {ds} | {tool}{fail} | {c.wall:.2f} s{ccyc} | {c.total_requests} | {c.rss_mb:.0f} MB | "
                 f"{n.wall:.2f} s{cyc} | {n.total_requests} ({fmt_ops(n.requests)}) | {n.rss_mb:.0f} MB |"
             )
-    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    lines += ["", "| target | dagsync transport | measured | met |", "|---|---|---|---|"]
     for ds in datasets:
-        d_c, d_n = by.get(("dagsync", ds, "cold")), by.get(("dagsync", ds, "no-change"))
-        a_c = by.get(("aws s3 sync", ds, "cold"))
-        if d_c and a_c:
-            ratio = d_c.wall / a_c.wall
-            lines.append(
-                f"| {ds} cold <= 0.25x aws s3 sync | {d_c.wall:.2f} s / {a_c.wall:.2f} s = {ratio:.2f}x | {'yes' if ratio <= 0.25 else 'NO'} |"
-            )
-        if d_n:
-            only_list = set(d_n.requests) <= {"ListObjectsV2"}
-            lines.append(
-                f"| {ds} no-change LIST only | {fmt_ops(d_n.requests)} | {'yes' if only_list else 'NO'} |"
-            )
-            rc = [by.get((t, ds, "no-change")) for t in ("rclone sync", "rclone sync --fast-list --checksum")]
-            best = min((r.wall for r in rc if r and r.ok), default=None)
-            if best:
-                ratio = d_n.wall / best
-                lines.append(
-                    f"| {ds} no-change <= rclone's best (process wall) | {d_n.wall:.2f} s / {best:.2f} s = {ratio:.2f}x | {'yes' if ratio <= 1 else 'NO'} |"
-                )
-                if "cycle_s" in d_n.extra:
-                    lines.append(
-                        f"| {ds} no-change cycle inside `dagsync run` vs rclone's best | {d_n.extra['cycle_s']:.3f} s / {best:.2f} s | {'yes' if d_n.extra['cycle_s'] <= best else 'NO'} |"
-                    )
-        if d_c and ds == "10k":
-            peak = max(d_c.rss_mb, d_n.rss_mb if d_n else 0)
-            lines.append(f"| 10k peak RSS <= 80 MB | {peak:.0f} MB | {'yes' if peak <= 80 else 'NO'} |")
+        for t in DAGSYNC_TRANSPORTS:
+            lines += targets(by, ds, f"dagsync ({t})", t)
     return "\n".join(lines)
+
+
+def targets(by: dict[tuple[str, str, str], Run], ds: str, tool: str, t: str) -> list[str]:
+    lines = []
+    d_c, d_n = by.get((tool, ds, "cold")), by.get((tool, ds, "no-change"))
+    a_c = by.get(("aws s3 sync", ds, "cold"))
+    if d_c and a_c:
+        ratio = d_c.wall / a_c.wall
+        lines.append(
+            f"| {ds} cold <= 0.25x aws s3 sync | {t} | {d_c.wall:.2f} s / {a_c.wall:.2f} s = {ratio:.2f}x | {'yes' if ratio <= 0.25 else 'NO'} |"
+        )
+    if d_n:
+        only_list = set(d_n.requests) <= {"ListObjectsV2"}
+        lines.append(
+            f"| {ds} no-change LIST only | {t} | {fmt_ops(d_n.requests)} | {'yes' if only_list else 'NO'} |"
+        )
+        rc = [by.get((r, ds, "no-change")) for r in ("rclone sync", "rclone sync --fast-list --checksum")]
+        best = min((r.wall for r in rc if r and r.ok), default=None)
+        if best:
+            ratio = d_n.wall / best
+            lines.append(
+                f"| {ds} no-change <= rclone's best (process wall) | {t} | {d_n.wall:.2f} s / {best:.2f} s = {ratio:.2f}x | {'yes' if ratio <= 1 else 'NO'} |"
+            )
+            if "cycle_s" in d_n.extra:
+                lines.append(
+                    f"| {ds} no-change cycle inside `dagsync run` vs rclone's best | {t} | {d_n.extra['cycle_s']:.3f} s / {best:.2f} s | {'yes' if d_n.extra['cycle_s'] <= best else 'NO'} |"
+                )
+    if d_c and ds == "10k":
+        peak = max(d_c.rss_mb, d_n.rss_mb if d_n else 0)
+        lines.append(f"| 10k peak RSS <= 80 MB | {t} | {peak:.0f} MB | {'yes' if peak <= 80 else 'NO'} |")
+    return lines
 
 
 def fmt_ops(reqs: dict[str, int]) -> str:

@@ -279,7 +279,7 @@ class PresignedTransport:
             try:
                 return await self._once(url, path, md5)
             except HttpError as exc:
-                if exc.status == 404:
+                if exc.status == 404 and exc.code == "NoSuchKey":  # not NoSuchBucket: that must fail
                     return None
                 raise
 

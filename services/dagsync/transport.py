@@ -125,7 +125,7 @@ class BotocoreTransport:
         try:
             resp = await self.s3.get_object(Bucket=bucket, Key=key, **kw)
         except ClientError as exc:
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchKey":  # not NoSuchBucket: that must fail
                 return None
             raise
         h = Hasher(md5)
