@@ -1,4 +1,7 @@
-"""Run under .venv-airflow: load a DAG folder through Airflow's DagBag, write its structure as JSON to a file."""
+"""Run under .venv-airflow: load DAG folders through Airflow's DagBag, write their structure as JSON to a file.
+
+Usage: dagbag_report.py OUT.json FOLDER [FOLDER...]  (one Airflow import for all folders)
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import json
 import sys
 
 
-def main(folder: str, out_path: str) -> None:
+def report(folder: str) -> dict:
     from airflow.models.dagbag import DagBag
 
     bag = DagBag(dag_folder=folder, include_examples=False, safe_mode=False)
@@ -34,9 +37,14 @@ def main(folder: str, out_path: str) -> None:
             "params": {k: dag.params[k] for k in dag.params},
             "max_active_tasks": dag.max_active_tasks,
         }
+    return out
+
+
+def main(out_path: str, *folders: str) -> None:
+    result = {folder: report(folder) for folder in folders}
     with open(out_path, "w") as fh:  # Airflow logs to stdout, so the report goes to a file
-        json.dump(out, fh)
+        json.dump(result, fh)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], *sys.argv[2:])

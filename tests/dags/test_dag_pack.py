@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
 
-def load_dagbag(folder: Path, tmp: Path) -> dict:
+def load_dagbags(folders: list[Path], tmp: Path) -> dict[str, dict]:
     """DagBag in a subprocess of the Airflow venv (Airflow is not importable from the project venv)."""
     out = tmp / "dagbag.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
@@ -29,7 +29,7 @@ def load_dagbag(folder: Path, tmp: Path) -> dict:
         }
     )
     proc = subprocess.run(
-        [airflow_bin("python"), str(HERE / "dagbag_report.py"), str(folder), str(out)],
+        [airflow_bin("python"), str(HERE / "dagbag_report.py"), str(out), *map(str, folders)],
         env=env,
         capture_output=True,
         text=True,
@@ -40,8 +40,20 @@ def load_dagbag(folder: Path, tmp: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pack(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return load_dagbag(REPO / "dags", tmp_path_factory.mktemp("dagbag"))
+def bags(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """The pack, and a folder with a broken DAG file (so the harness is shown to catch import errors)."""
+    tmp = tmp_path_factory.mktemp("dagbag")
+    broken = tmp / "broken"
+    broken.mkdir()
+    (broken / "broken.py").write_text(
+        "from airflow.sdk import DAG\nwith DAG(dag_id='broken') as dag:\n    1/0\n"
+    )
+    return load_dagbags([REPO / "dags", broken], tmp)
+
+
+@pytest.fixture(scope="module")
+def pack(bags: dict[str, dict]) -> dict:
+    return bags[str(REPO / "dags")]
 
 
 def test_pack_has_no_import_errors(pack: dict) -> None:
@@ -84,12 +96,7 @@ def test_fanout_has_at_least_six_parallel_tasks(pack: dict) -> None:
     assert pack["dags"]["fanout"]["max_active_tasks"] >= len(roots)
 
 
-def test_import_errors_are_reported(tmp_path: Path) -> None:
+def test_import_errors_are_reported(bags: dict[str, dict]) -> None:
     """The harness itself catches a broken DAG file (so the pack test above can fail)."""
-    folder = tmp_path / "broken"
-    folder.mkdir()
-    (folder / "broken.py").write_text(
-        "from airflow.sdk import DAG\nwith DAG(dag_id='broken') as dag:\n    1/0\n"
-    )
-    bag = load_dagbag(folder, tmp_path)
+    (bag,) = [b for folder, b in bags.items() if folder.endswith("broken")]
     assert list(bag["import_errors"]) and "ZeroDivisionError" in next(iter(bag["import_errors"].values()))
