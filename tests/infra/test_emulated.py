@@ -68,6 +68,19 @@ def test_apply_then_second_plan_has_no_changes_then_destroy(emulated_dev: Emulat
     td = ecs.describe_task_definition(taskDefinition="acme-airflow-dev-scheduler")["taskDefinition"]
     names = [c["name"] for c in td["containerDefinitions"]]
     assert names == ["dagsync", "scheduler"]
+    # the product contract: sidecars pull s3://<org>-airflow-dags/<env>/ (docs/adr/0009)
+    sidecar_env = {e["name"]: e["value"] for e in td["containerDefinitions"][0]["environment"]}
+    assert sidecar_env["DAGSYNC_SOURCE"] == "s3://acme-airflow-dags/dev/"
+    # the health aggregator: under /platform, Postgres probe on via the RDS-managed secret (docs/adr/0006)
+    (hc,) = ecs.describe_task_definition(taskDefinition="acme-airflow-dev-healthcheck")["taskDefinition"][
+        "containerDefinitions"
+    ]
+    hc_env = {e["name"]: e["value"] for e in hc["environment"]}
+    assert hc_env["HEALTHCHECK_ROOT_PATH"] == "/platform"
+    assert hc_env["HEALTHCHECK_POSTGRES_ENABLED"] == "true"
+    assert hc_env["HEALTHCHECK_POSTGRES_SECRET_ARN"].startswith("arn:aws:secretsmanager:us-east-1:")
+    assert hc_env["HEALTHCHECK_POSTGRES_PORT"] == "5432" and hc_env["HEALTHCHECK_POSTGRES_HOST"]
+    assert not any("PASSWORD" in k or k == "HEALTHCHECK_POSTGRES_URL" for k in hc_env)
     assert td["volumes"][0]["efsVolumeConfiguration"]["transitEncryption"] == "ENABLED"
     worker = ecs.describe_task_definition(taskDefinition="acme-airflow-dev-worker")["taskDefinition"]
     main = next(c for c in worker["containerDefinitions"] if c["name"] == "worker")

@@ -112,10 +112,8 @@ def test_sidecars_read_only_their_env_prefix_of_the_org_dag_bucket(dev_plan: dic
             "kms:ResourceAliases": ["alias/acme-airflow-dags"]
         }
         assert key["Condition"]["StringEquals"] == {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
-        td = _after(dev_plan, f'module.compute.aws_ecs_task_definition.this["{svc}"]')
-        sidecar = next(c for c in json.loads(td["container_definitions"]) if c["name"] == "dagsync")
-        env = {e["name"]: e["value"] for e in sidecar["environment"]}
-        assert env["DAGSYNC_SOURCE"] == "s3://acme-airflow-dags/dev/"
+    # DAGSYNC_SOURCE is checked on the applied task definitions (test_emulated); the plan knows it only as output
+    assert dev_plan["planned_values"]["outputs"]["dags_source"]["value"] == "s3://acme-airflow-dags/dev/"
     assert not any("acme-airflow-dev-dags" in json.dumps(d) for d in docs.values())
     assert not any(
         rc["type"] == "aws_s3_bucket" and "dags" in rc["change"]["after"]["bucket"]

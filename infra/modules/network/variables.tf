@@ -36,7 +36,7 @@ variable "interface_endpoints" {
 }
 
 variable "s3_bucket_names" {
-  description = "Buckets the workloads may reach through the S3 gateway endpoint (the endpoint policy allows only these plus the ECR layer bucket)."
+  description = "Buckets the workloads may read and write through the S3 gateway endpoint (the endpoint policy allows only these, the read-only s3_read_prefixes and the ECR layer bucket)."
   type        = list(string)
 }
 
