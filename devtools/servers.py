@@ -163,6 +163,31 @@ def _pg_bin(tool: str) -> str:
     raise RuntimeError(f"{tool} not found: install PostgreSQL 15 (apt-get install postgresql)")
 
 
+def run_as(user: str | None) -> dict[str, object]:
+    """Popen/run kwargs that drop to ``user`` with its own group and no supplementary groups.
+
+    ``user=`` alone keeps root's gid, so root-group permission bits (often ---) would apply instead of "other".
+    """
+    return {"user": user, "group": user, "extra_groups": []} if user else {}
+
+
+def initdb_command(data: Path) -> list[str]:
+    return [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
+
+
+def postgres_command(data: Path, port: int, socket_dir: Path, max_connections: int = 200) -> list[str]:
+    """A throwaway server: durability off (fsync, synchronous_commit, full_page_writes), loopback only."""
+    cmd = [_pg_bin("postgres"), "-D", str(data), "-p", str(port), "-h", LOOPBACK, "-k", str(socket_dir)]
+    for setting in (
+        "fsync=off",
+        "synchronous_commit=off",
+        "full_page_writes=off",
+        f"max_connections={max_connections}",
+    ):
+        cmd += ["-c", setting]
+    return cmd
+
+
 def start_postgres(state_dir: Path | None = None, port: int | None = None, dbname: str = "airflow") -> Server:
     """A throwaway PostgreSQL cluster. Postgres refuses to run as root, so as root it runs as ``postgres``."""
     port = port or free_port()
@@ -181,36 +206,18 @@ def start_postgres(state_dir: Path | None = None, port: int | None = None, dbnam
             mode = parent.stat().st_mode
             if not mode & 0o001:
                 os.chmod(parent, mode | 0o001)
-    as_user: dict[str, object] = {"user": user} if user else {}
+    as_user = run_as(user)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env["LC_ALL"] = "C.UTF-8"
     subprocess.run(
-        [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        initdb_command(data),
         check=True,
         capture_output=True,
         env=env,
         cwd=state_dir,
         **as_user,
     )  # type: ignore[call-overload]
-    cmd = [
-        _pg_bin("postgres"),
-        "-D",
-        str(data),
-        "-p",
-        str(port),
-        "-h",
-        LOOPBACK,
-        "-k",
-        str(state_dir),
-        "-c",
-        "fsync=off",
-        "-c",
-        "synchronous_commit=off",
-        "-c",
-        "full_page_writes=off",
-        "-c",
-        "max_connections=200",
-    ]
+    cmd = postgres_command(data, port, state_dir)
     proc, log = _spawn("postgres", cmd, state_dir, port, 60, env=env, cwd=state_dir, **as_user)
     dsn_base = f"postgresql://postgres@{LOOPBACK}:{port}"
     for _ in range(100):  # accepting TCP is not yet accepting queries

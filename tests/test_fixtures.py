@@ -8,7 +8,7 @@ import subprocess
 import boto3
 import redis
 
-from devtools.servers import start_redis
+from devtools.servers import start_postgres, start_redis
 
 
 def test_moto_speaks_s3_over_http(aws_env: str) -> None:
@@ -39,3 +39,18 @@ def test_stop_by_pid_frees_the_port(tmp_path) -> None:
     assert not server.alive()
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", server.port)) != 0
+
+
+def test_postgres_in_a_nested_root_only_dir(tmp_path) -> None:
+    """pytest's tmp dirs are root-only (0700); the cluster still starts there, run as its own user and group."""
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    server = start_postgres(nested)
+    try:
+        out = subprocess.run(
+            ["psql", server.url, "-Atc", "SELECT 1"], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "1"
+    finally:
+        server.stop()
+    assert not server.alive()

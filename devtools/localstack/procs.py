@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from devtools.servers import run_as
+
 
 def proc_start_time(pid: int) -> int | None:
     """Kernel start time (clock ticks since boot) of a live, non-zombie ``pid``; None if it is gone."""
@@ -104,7 +106,7 @@ class Supervisor:
                 f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}: {' '.join(cmd)}\n".encode()
             )
             out.flush()
-            extra: dict[str, object] = {"user": user} if user else {}
+            extra = run_as(user)
             proc = subprocess.Popen(  # type: ignore[call-overload]
                 list(cmd),
                 env=dict(env),

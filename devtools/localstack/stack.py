@@ -25,7 +25,7 @@ from devtools.airflow import AIRFLOW_VENV, entrypoint_cmd, entrypoint_env
 from devtools.localstack.config import REPO, StackConfig
 from devtools.localstack.procs import Supervisor
 from devtools.localstack.reconciler import WORKER_PREFIX
-from devtools.servers import _pg_bin, redis_binary
+from devtools.servers import _pg_bin, initdb_command, postgres_command, redis_binary, run_as
 
 VENV_BIN = Path(sys.executable).parent
 DAGSYNC_ENTRYPOINT = REPO / "images" / "dagsync" / "entrypoint.sh"
@@ -221,10 +221,10 @@ def _postgres_start(cfg: StackConfig, sup: Supervisor) -> None:
         os.chown(pgdir, pw.pw_uid, pw.pw_gid)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env["LC_ALL"] = "C.UTF-8"
-    extra: dict[str, object] = {"user": user} if user else {}
+    extra = run_as(user)
     if not (data / "PG_VERSION").exists():
         r = subprocess.run(  # type: ignore[call-overload]
-            [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+            initdb_command(data),
             capture_output=True,
             text=True,
             env=env,
@@ -236,25 +236,7 @@ def _postgres_start(cfg: StackConfig, sup: Supervisor) -> None:
             raise StackError(
                 f"initdb failed: {last} (the state dir must be traversable by the postgres user)"
             )
-    cmd = [
-        _pg_bin("postgres"),
-        "-D",
-        str(data),
-        "-p",
-        str(cfg.ports["postgres"]),
-        "-h",
-        "127.0.0.1",
-        "-k",
-        str(pgdir),
-        "-c",
-        "fsync=off",
-        "-c",
-        "synchronous_commit=off",
-        "-c",
-        "full_page_writes=off",
-        "-c",
-        "max_connections=300",
-    ]
+    cmd = postgres_command(data, cfg.ports["postgres"], pgdir, max_connections=300)
     sup.spawn("postgres", cmd, env, cwd=pgdir, user=user)
     wait_until(lambda: port_open(cfg.ports["postgres"]), 60, "port", sup, "postgres")
     psql = [_pg_bin("psql"), f"postgresql://postgres@127.0.0.1:{cfg.ports['postgres']}/postgres", "-Atc"]
