@@ -12,6 +12,7 @@ import base64
 import hashlib
 import logging
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,7 +29,9 @@ from .keys import MANIFEST_NAME, filter_keys
 from .planner import ManifestError, ManifestFile, parse_manifest, render_manifest, strip_etag
 
 AWS_APIS: AwsApis = {
-    "s3": frozenset({"ListObjectsV2", "GetObject", "HeadObject", "PutObject", "DeleteObjects"})
+    "s3": frozenset(
+        {"ListObjectsV2", "GetObject", "HeadObject", "PutObject", "DeleteObjects", "DeleteObject"}
+    )
 }
 
 log = logging.getLogger("dagsync.publish")
@@ -37,6 +40,16 @@ IGNORED_DIRS = frozenset(
     {".git", "__pycache__", ".hg", ".svn", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 )
 CHUNK = 1 << 20
+DELETE_BATCH = 1000
+# Characters XML 1.0 can carry (https://www.w3.org/TR/xml/#charsets); a DeleteObjects body with any other
+# makes S3 answer MalformedXML for the whole batch. \r is legal but normalised to \n by XML parsers, and \t/\n
+# survive only by luck of whitespace handling: those keys go one by one too (the key travels in the URL).
+_XML_UNSAFE = re.compile("[\x00-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(key: str) -> bool:
+    """Whether ``key`` can travel in a DeleteObjects XML body unchanged."""
+    return not _XML_UNSAFE.search(key)
 
 
 @dataclass
@@ -44,6 +57,8 @@ class PublishResult:
     uploaded: list[str] = field(default_factory=list)
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
+    deleted_one_by_one: int = 0  # XML-unsafe keys, deleted with DeleteObject
+    delete_failed: list[tuple[str, str]] = field(default_factory=list)  # (rel, error): left in the bucket
     skipped: list[tuple[str, str]] = field(default_factory=list)
     manifest_written: bool = False
     commit: str | None = None
@@ -150,18 +165,7 @@ class Publisher:
             res.manifest_written = True
 
         gone = sorted(rel for rel in remote if rel not in local and rel != MANIFEST_NAME)
-        for i in range(0, len(gone), 1000):
-            batch = gone[i : i + 1000]
-            out = await self.s3.delete_objects(
-                Bucket=self.dest.bucket,
-                Delete={"Objects": [{"Key": self.dest.key(rel)} for rel in batch], "Quiet": True},
-            )
-            if out.get("Errors"):
-                first = out["Errors"][0]
-                raise RuntimeError(f"DeleteObjects failed for {first.get('Key')}: {first.get('Message')}")
-            res.deleted.extend(batch)
-            for rel in batch:
-                self.known.pop(rel, None)
+        await self._delete(res, gone)
         res.duration = time.monotonic() - t0
         log.info(
             "publish",
@@ -173,12 +177,68 @@ class Publisher:
                 "uploaded": len(res.uploaded),
                 "unchanged": res.unchanged,
                 "deleted": len(res.deleted),
+                "deleted_one_by_one": res.deleted_one_by_one,
+                "delete_failed": len(res.delete_failed),
+                "delete_failed_sample": [list(f) for f in res.delete_failed[:20]],
                 "skipped": len(res.skipped),
                 "manifest_written": res.manifest_written,
                 "duration_s": round(res.duration, 4),
             },
         )
         return res
+
+    async def _delete(self, res: PublishResult, gone: list[str]) -> None:
+        """Delete removed objects; one bad key never blocks the others (issue 13, docs/adr/0001-dag-sync.md §4).
+
+        XML-safe keys go in DeleteObjects batches; the rest (and a whole batch S3 rejects as MalformedXML) one by
+        one with DeleteObject. A key that cannot be deleted is reported (``delete_failed``), not fatal: the
+        manifest is already written, so sidecars ignore the leftover.
+        """
+        batchable = [rel for rel in gone if xml_safe(self.dest.key(rel))]
+        single = [rel for rel in gone if not xml_safe(self.dest.key(rel))]
+        for i in range(0, len(batchable), DELETE_BATCH):
+            batch = batchable[i : i + DELETE_BATCH]
+            try:
+                out = await self.s3.delete_objects(
+                    Bucket=self.dest.bucket,
+                    Delete={"Objects": [{"Key": self.dest.key(rel)} for rel in batch], "Quiet": True},
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "MalformedXML":
+                    raise
+                single.extend(batch)
+                continue
+            failed = {}
+            plen = len(self.dest.prefix)
+            for err in out.get("Errors", ()):
+                key = str(err.get("Key", ""))
+                failed[key[plen:]] = f"{err.get('Code', '')} {err.get('Message', '')}".strip()
+            for rel in batch:
+                if rel in failed:
+                    res.delete_failed.append((rel, failed[rel]))
+                else:
+                    res.deleted.append(rel)
+                    self.known.pop(rel, None)
+        for rel in sorted(single):
+            try:
+                await self.s3.delete_object(Bucket=self.dest.bucket, Key=self.dest.key(rel))
+            except ClientError as exc:
+                err = exc.response.get("Error", {})
+                res.delete_failed.append((rel, f"{err.get('Code', '')} {err.get('Message', '')}".strip()))
+                continue
+            res.deleted.append(rel)
+            res.deleted_one_by_one += 1
+            self.known.pop(rel, None)
+        if res.delete_failed:
+            log.warning(
+                "objects left in the bucket: delete failed",
+                extra={
+                    "event": "publish_delete_failed",
+                    "dest": str(self.dest),
+                    "count": len(res.delete_failed),
+                    "sample": [list(f) for f in res.delete_failed[:20]],
+                },
+            )
 
     async def _list(self) -> dict[str, tuple[str, int]]:
         out: dict[str, tuple[str, int]] = {}

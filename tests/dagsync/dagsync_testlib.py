@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dagsync import keys
 from dagsync.config import Settings
+from dagsync.publish import Publisher, PublishResult
 from dagsync.sync import CycleResult, Syncer, s3_client
 
 
@@ -34,6 +36,16 @@ def sync_once(settings: Settings) -> CycleResult:
     return asyncio.run(go())
 
 
+def publish_once(local: Path, bucket: str, prefix: str = "dags/", **kw: Any) -> PublishResult:
+    st = Settings(source=str(local), dest=f"s3://{bucket}/{prefix}", commit="c1", max_attempts=3, **kw)
+
+    async def go() -> PublishResult:
+        async with s3_client(st) as c:
+            return await Publisher(st, c).publish()
+
+    return asyncio.run(go())
+
+
 def tree(dest: Path) -> dict[str, bytes]:
     """relpath -> bytes of every file visible under DEST (following the DEST symlink)."""
     out: dict[str, bytes] = {}
@@ -48,3 +60,20 @@ def tree(dest: Path) -> dict[str, bytes]:
 
 def put(s3: Any, bucket: str, key: str, body: bytes, **kw: Any) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=body, **kw)
+
+
+# Keys a sidecar must skip (and a publish must still be able to delete), with the reason the sync reports.
+HOSTILE_KEYS = {
+    "dags//etc/passwd": keys.ABSOLUTE,
+    "dags/../escape.py": keys.DOT_SEGMENT,
+    "dags/x/../../escape2.py": keys.DOT_SEGMENT,
+    "dags/./dot.py": keys.DOT_SEGMENT,
+    "dags/a//b.py": keys.EMPTY_SEGMENT,
+    "dags/ctl\x01.py": keys.CONTROL_CHAR,  # XML 1.0 cannot carry it: DeleteObjects answers MalformedXML
+    "dags/tab\t.py": keys.CONTROL_CHAR,  # moto cannot store "\n" in a key; the pure tests cover it
+    "dags/" + "n" * 256: keys.NAME_TOO_LONG,
+    "dags/" + "/".join(["d" * 250] * 17): keys.PATH_TOO_LONG,
+    "dags/both": keys.FILE_DIR_CONFLICT,
+    "dags/caf\u00e9.py": keys.UNICODE_COLLISION,
+    "dags/cafe\u0301.py": keys.UNICODE_COLLISION,
+}

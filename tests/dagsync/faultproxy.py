@@ -1,7 +1,7 @@
 """A small HTTP proxy in front of the moto server that counts requests by S3 operation and injects faults.
 
 Faults (per operation, for the next N matching requests or always): ``500`` InternalError, ``503`` SlowDown,
-``403`` AccessDenied, ``reset`` (TCP RST, no response), ``stall`` (hold the request without answering, then drop it).
+``403`` AccessDenied, ``malformed`` (400 MalformedXML), ``reset`` (TCP RST, no response), ``stall`` (hold the request without answering, then drop it).
 Used by the tests and by bench/dagsync/bench_sync.py ("read from what the server received").
 """
 
@@ -54,6 +54,7 @@ _XML = {
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "503": (503, "SlowDown", "Please reduce your request rate."),
     "403": (403, "AccessDenied", "Access Denied"),
+    "malformed": (400, "MalformedXML", "The XML you provided was not well-formed."),
 }
 
 

@@ -9,12 +9,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from dagsync_testlib import put, settings_for, sync_once, tree
+from dagsync_testlib import HOSTILE_KEYS, publish_once, put, settings_for, sync_once, tree
 from sigv4 import presigned_problem
 
-from dagsync import keys
 from dagsync.config import Settings
-from dagsync.publish import Publisher
+from dagsync.publish import Publisher, xml_safe
 from dagsync.state import Paths
 from dagsync.sync import s3_client
 
@@ -90,20 +89,7 @@ def test_deletions_propagate_and_old_versions_are_collected(s3, bucket, tmp_path
 
 
 def test_hostile_keys_are_skipped_and_counted(s3, bucket, proxy, tmp_path) -> None:
-    hostile = {
-        "dags//etc/passwd": keys.ABSOLUTE,
-        "dags/../escape.py": keys.DOT_SEGMENT,
-        "dags/x/../../escape2.py": keys.DOT_SEGMENT,
-        "dags/./dot.py": keys.DOT_SEGMENT,
-        "dags/a//b.py": keys.EMPTY_SEGMENT,
-        "dags/ctl\x01.py": keys.CONTROL_CHAR,
-        "dags/tab\t.py": keys.CONTROL_CHAR,  # moto cannot store "\n" in a key; the pure tests cover it
-        "dags/" + "n" * 256: keys.NAME_TOO_LONG,
-        "dags/" + "/".join(["d" * 250] * 17): keys.PATH_TOO_LONG,
-        "dags/both": keys.FILE_DIR_CONFLICT,
-        "dags/caf\u00e9.py": keys.UNICODE_COLLISION,
-        "dags/cafe\u0301.py": keys.UNICODE_COLLISION,
-    }
+    hostile = HOSTILE_KEYS
     for key in hostile:
         put(s3, bucket, key, b"evil")
     put(s3, bucket, "dags/both/inner.py", b"inner")
@@ -345,3 +331,65 @@ def test_damaged_published_tree_is_repaired(s3, bucket, tmp_path) -> None:
     shutil.rmtree(os.path.realpath(dest))  # the whole tree removed by hand: DEST dangles
     res = sync_once(st)
     assert res.ok and res.outcome == "published" and tree(dest) == {"a.py": b"A", "b.py": b"B", "c.py": b"C"}
+
+
+# ---- publish: a bad remote key never blocks it (issue 13) -------------------------------------------------------
+def _remote_keys(s3, bucket: str) -> list[str]:
+    return sorted(
+        o["Key"]
+        for p in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in p.get("Contents", ())
+    )
+
+
+def test_publish_deletes_xml_unsafe_keys_one_by_one(s3, bucket, proxy, tmp_path, caplog) -> None:
+    for key in HOSTILE_KEYS:
+        put(s3, bucket, key, b"evil")
+    put(s3, bucket, "dags/both/inner.py", b"inner")
+    put(s3, bucket, "other/ctl\x01.py", b"not ours")  # outside the prefix: untouched
+    local = tmp_path / "repo"
+    local.mkdir()
+    (local / "new.py").write_bytes(b"new")
+    unsafe = sorted(k for k in HOSTILE_KEYS if not xml_safe(k))
+    assert unsafe == ["dags/ctl\x01.py", "dags/tab\t.py"]
+    proxy.reset_counts()
+    with caplog.at_level("INFO", logger="dagsync.publish"):
+        res = publish_once(local, bucket)
+    assert res.manifest_written and res.uploaded == ["new.py"] and not res.delete_failed
+    assert sorted(res.deleted) == sorted([k.removeprefix("dags/") for k in HOSTILE_KEYS] + ["both/inner.py"])
+    assert res.deleted_one_by_one == len(unsafe)
+    counts = proxy.snapshot()
+    assert (counts["DeleteObjects"], counts["DeleteObject"]) == (1, len(unsafe))
+    deleted_singly = sorted(p for op, p in proxy.log if op == "DeleteObject")
+    assert deleted_singly == ["/" + bucket + "/dags/ctl%01.py", "/" + bucket + "/dags/tab%09.py"]
+    assert _remote_keys(s3, bucket) == ["dags/_manifest.json", "dags/new.py", "other/ctl\x01.py"]
+    (event,) = [r for r in caplog.records if getattr(r, "event", None) == "publish"]
+    assert (event.deleted, event.deleted_one_by_one, event.delete_failed) == (len(HOSTILE_KEYS) + 1, 2, 0)
+    # and the next publish has nothing to do
+    proxy.reset_counts()
+    res = publish_once(local, bucket)
+    assert not res.uploaded and not res.deleted and not res.manifest_written
+    assert not {"PutObject", "DeleteObjects", "DeleteObject"} & set(proxy.snapshot())
+
+
+def test_publish_reports_keys_it_cannot_delete_and_goes_on(s3, bucket, proxy, tmp_path, caplog) -> None:
+    for key in ("dags/ctl\x01.py", "dags/tab\t.py", "dags/old.py", "dags/older.py"):
+        put(s3, bucket, key, b"x")
+    local = tmp_path / "repo"
+    local.mkdir()
+    (local / "new.py").write_bytes(b"new")
+    proxy.add("DeleteObject", "403", times=None, key_contains="ctl")  # one key stays undeletable
+    proxy.add("DeleteObjects", "malformed", times=1)  # and S3 rejects the batch: each key goes alone
+    with caplog.at_level("INFO", logger="dagsync.publish"):
+        res = publish_once(local, bucket)
+    assert res.manifest_written and res.uploaded == ["new.py"]
+    assert sorted(res.deleted) == ["old.py", "older.py", "tab\t.py"]
+    assert [rel for rel, _ in res.delete_failed] == ["ctl\x01.py"]
+    assert "AccessDenied" in res.delete_failed[0][1]
+    assert _remote_keys(s3, bucket) == ["dags/_manifest.json", "dags/ctl\x01.py", "dags/new.py"]
+    (warn,) = [r for r in caplog.records if getattr(r, "event", None) == "publish_delete_failed"]
+    assert warn.count == 1 and warn.sample == [["ctl\x01.py", res.delete_failed[0][1]]]
+    # a sidecar is not disturbed by the leftover (the manifest names the set)
+    dest = tmp_path / "dags"
+    out = sync_once(settings_for(bucket, dest))
+    assert out.ok and tree(dest) == {"new.py": b"new"}
