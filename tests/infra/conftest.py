@@ -33,10 +33,13 @@ def tf_binary() -> str:
 
 
 def tf_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Env for tofu/terraform and `infra` here: the offline provider mirror is opt-in (INFRA_TF_MIRROR=1 makes
+    `infra` use infra/tf-cli.hcl; TF_CLI_CONFIG_FILE is for the tests' direct tofu/terraform calls)."""
     PLUGIN_CACHE.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_VAR_"))}
     env.update(
         {
+            "INFRA_TF_MIRROR": "1",
             "TF_CLI_CONFIG_FILE": str(INFRA / "tf-cli.hcl"),
             "TF_PLUGIN_CACHE_DIR": str(PLUGIN_CACHE),
             "TF_IN_AUTOMATION": "1",
