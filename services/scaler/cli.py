@@ -56,6 +56,18 @@ FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--metrics-port": ("metrics_port", {"type": int, "help": "/metrics and /decision port, 0 = off (9102)"}),
     "--metrics-host": ("metrics_host", {"help": "bind address (default: 0.0.0.0)"}),
     "--interval": ("interval", {"type": float, "help": "seconds between cycles (default: 15)"}),
+    "--start-slo-seconds": (
+        "start_slo_seconds",
+        {"type": float, "help": "queued -> start above this is a late start (120; docs/slo.md)"},
+    ),
+    "--scaleup-slo-seconds": (
+        "scaleup_slo_seconds",
+        {"type": float, "help": "zero workers -> first task running above this is late (180)"},
+    ),
+    "--latency-window": (
+        "latency_window",
+        {"type": float, "help": "seconds of task starts behind the p50/p95 (300)"},
+    ),
     "--log-level": ("log_level", {"help": "DEBUG, INFO, WARNING (default: INFO)"}),
 }
 BOOL_FLAGS = {"cloudwatch": "--cloudwatch", "protect": "--protect"}

@@ -1,4 +1,5 @@
-"""One batched PutMetricData per cycle (namespace + dimensions env/service). See docs/adr/0002-scaling.md.
+"""One batched PutMetricData per cycle (namespace + dimensions env/service, plus queue for the per-queue figures).
+See docs/adr/0002-scaling.md and docs/slo.md (the SLIs and the alarms that read them).
 
 ``WorkerShortfall`` = desired - current workers: defined at 0 workers (target tracking does nothing on missing
 data), so Application Auto Scaling step scaling can act on it in ``apply=none`` mode.
@@ -13,19 +14,33 @@ from platform_common.aws import AwsApis, client_config, sync_client
 AWS_APIS: AwsApis = {"cloudwatch": frozenset({"PutMetricData"})}
 
 
+# Figures in seconds; every other figure is a Count.
+SECONDS = frozenset({"OldestQueuedAge", "TaskStartLatencyP50", "TaskStartLatencyP95", "ScaleUpSeconds"})
+
+
 def metric_data(
-    figures: dict[str, float | None], env: str, service: str, timestamp: float
+    figures: dict[str, float | None],
+    env: str,
+    service: str,
+    timestamp: float,
+    per_queue: dict[str, dict[str, float | None]] | None = None,
 ) -> list[dict[str, Any]]:
+    """``figures`` with dimensions {env, service}; ``per_queue[queue]`` with {env, service, queue}."""
     dims = [{"Name": "env", "Value": env}, {"Name": "service", "Value": service}]
+    sets = [(dims, figures)] + [
+        ([*dims, {"Name": "queue", "Value": queue}], figs)
+        for queue, figs in sorted((per_queue or {}).items())
+    ]
     return [
         {
             "MetricName": name,
-            "Dimensions": dims,
+            "Dimensions": d,
             "Value": float(value),
-            "Unit": "Count",
+            "Unit": "Seconds" if name in SECONDS else "Count",
             "Timestamp": timestamp,
         }
-        for name, value in figures.items()
+        for d, figs in sets
+        for name, value in figs.items()
         if value is not None
     ]
 
@@ -39,8 +54,13 @@ class Publisher:
         )
         self.calls = 0
 
-    def publish(self, figures: dict[str, float | None], timestamp: float) -> None:
-        data = metric_data(figures, self.env, self.service, timestamp)
-        if data:
+    def publish(
+        self,
+        figures: dict[str, float | None],
+        timestamp: float,
+        per_queue: dict[str, dict[str, float | None]] | None = None,
+    ) -> None:
+        data = metric_data(figures, self.env, self.service, timestamp, per_queue)
+        for i in range(0, len(data), 1000):  # PutMetricData takes at most 1000 items
             self.calls += 1
-            self.client.put_metric_data(Namespace=self.namespace, MetricData=data)
+            self.client.put_metric_data(Namespace=self.namespace, MetricData=data[i : i + 1000])

@@ -53,6 +53,10 @@ class ScalerSettings(BaseSettings):
     metrics_host: str = "0.0.0.0"  # noqa: S104 - the healthcheck service scrapes it over the VPC
     interval: float = 15.0
     log_level: str = "INFO"
+    # service-level indicators (docs/slo.md)
+    start_slo_seconds: float = 120.0  # queued -> start above this is a late start
+    scaleup_slo_seconds: float = 180.0  # queued with zero workers -> first task running above this is late
+    latency_window: float = 300.0  # seconds of starts behind the p50/p95
 
     @field_validator("redis_url")
     @classmethod
@@ -113,6 +117,13 @@ class ScalerSettings(BaseSettings):
     @field_validator("interval")
     @classmethod
     def _interval(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"must be > 0 seconds, got {v}")
+        return v
+
+    @field_validator("start_slo_seconds", "scaleup_slo_seconds", "latency_window")
+    @classmethod
+    def _positive(cls, v: float) -> float:
         if v <= 0:
             raise ValueError(f"must be > 0 seconds, got {v}")
         return v

@@ -25,6 +25,7 @@ from .config import ScalerSettings
 from .decider import Decision, Measurement, State, decide
 from .ecs import EcsService, ProtectionResult
 from .measure import MeasureError, RedisDepth, TaskCounts, TaskInstanceCounts
+from .sli import ScaleUpEvent, ScaleUpState, track_scale_up
 
 log = logging.getLogger("scaler")
 
@@ -36,6 +37,7 @@ class CycleResult:
     applied: int | None = None
     protection: ProtectionResult | None = None
     measured: bool = True
+    sli: dict[str, Any] = field(default_factory=dict)  # the SLI figures of this cycle (docs/slo.md)
 
     def as_dict(self, decided_at: float) -> dict[str, Any]:
         doc = self.decision.as_dict()
@@ -47,6 +49,8 @@ class CycleResult:
         if self.protection is not None:
             doc["protected_tasks"] = sorted(self.protection.protected)
             doc["unmatched_busy_hosts"] = sorted(self.protection.unmatched_hosts)
+        if self.sli:
+            doc["sli"] = self.sli
         return dict(redact(doc))
 
 
@@ -72,6 +76,21 @@ class Metrics:
         self.cycle_seconds = g("scaler_cycle_seconds", "wall time of the last cycle")
         self.last_success = g("scaler_last_success_timestamp_seconds", "unix time of the last measured cycle")
         self.cycles = Counter("scaler_cycles", "cycles run", registry=r)
+        self.oldest_queued = g("scaler_oldest_queued_age_seconds", "age of the oldest queued task instance")
+        self.start_p95 = Gauge(
+            "scaler_task_start_p95_seconds", "p95 queued -> start over the window", ["queue"], registry=r
+        )
+        self.started = Counter("scaler_tasks_started", "task instances that started", registry=r)
+        self.started_late = Counter(
+            "scaler_tasks_started_late",
+            "task instances that started later than the SLO threshold",
+            registry=r,
+        )
+        self.scale_ups = Counter("scaler_scale_ups", "scale-ups from zero workers", registry=r)
+        self.scale_ups_late = Counter(
+            "scaler_scale_ups_late", "scale-ups slower than the SLO threshold", registry=r
+        )
+        self.scale_up_seconds = g("scaler_last_scale_up_seconds", "zero workers -> first task running, last")
         self.errors = Counter("scaler_errors", "errors by source", ["source"], registry=r)
 
     def render(self) -> bytes:
@@ -87,9 +106,9 @@ class Scaler:
         self.redis = RedisDepth(
             settings.redis_url, settings.queue_list(), settings.step_list(), settings.redis_key_prefix
         )
-        self._db: TaskInstanceCounts | None = (
-            TaskInstanceCounts(settings.db_url, settings.queue_list()) if settings.db_url else None
-        )
+        self._watermark: float | None = None  # where the last connection stopped counting task starts
+        self._db: TaskInstanceCounts | None = self._counts(settings.db_url) if settings.db_url else None
+        self.scale_up = ScaleUpState()
         self.ecs = (
             EcsService(settings.ecs_cluster, settings.ecs_service, settings.protection_minutes)
             if settings.ecs_cluster and settings.ecs_service
@@ -118,8 +137,15 @@ class Scaler:
                 )
             except SecretError as exc:
                 raise MeasureError(str(exc)) from None
-            self._db = TaskInstanceCounts(url, self.s.queue_list())
+            self._db = self._counts(url)
         return self._db
+
+    def _counts(self, url: str) -> TaskInstanceCounts:
+        counts = TaskInstanceCounts(
+            url, self.s.queue_list(), late_after=self.s.start_slo_seconds, window=self.s.latency_window
+        )
+        counts.watermark = self._watermark  # a new connection (secret re-read) keeps counting
+        return counts
 
     def measure(self, errors: list[str]) -> tuple[Measurement | None, TaskCounts | None, int | None]:
         depth = counts = None
@@ -135,6 +161,7 @@ class Scaler:
             self.metrics.errors.labels("db").inc()
             if self.s.db_secret_arn and self._db is not None:
                 # RDS rotates managed master passwords: read the secret again next cycle.
+                self._watermark = self._db.watermark
                 self._db.close()
                 self._db = None
         if depth is None or counts is None:
@@ -163,6 +190,8 @@ class Scaler:
         if stateful:
             self.state = new_state
         result = CycleResult(decision, errors, measured=measurement is not None)
+        if counts is not None:
+            result.sli = self._sli(counts, current, now, stateful)
 
         # Protection first: a scale-in only goes out once every busy task is protected.
         if apply and self.ecs is not None and self.s.protect and counts is not None:
@@ -183,6 +212,43 @@ class Scaler:
             self._publish(result, now, unacked)
         self._record(result, now, unacked, time.monotonic() - started)
         return result
+
+    def _sli(self, counts: TaskCounts, current: int | None, now: float, stateful: bool) -> dict[str, Any]:
+        """The SLI figures of this cycle; the scale-up tracker advances only in stateful cycles."""
+        scale_up, event = track_scale_up(
+            self.scale_up,
+            now=now,
+            queued=counts.queued,
+            running=counts.running,
+            workers=current,
+            oldest_queued_age=counts.oldest_age,
+            late_after=self.s.scaleup_slo_seconds,
+        )
+        if stateful:
+            self.scale_up = scale_up
+        else:
+            event = ScaleUpEvent()
+        return {
+            "oldest_queued_age_s": round(counts.oldest_age, 3),
+            "tasks_started": counts.started,
+            "tasks_started_late": counts.late,
+            "queues": {
+                q: {
+                    "oldest_queued_age_s": round(counts.oldest_queued_age.get(q, 0.0), 3),
+                    "started": counts.starts[q].started if q in counts.starts else 0,
+                    "start_p50_s": counts.starts[q].p50 if q in counts.starts else None,
+                    "start_p95_s": counts.starts[q].p95 if q in counts.starts else None,
+                }
+                for q in self.s.queue_list()
+            },
+            "scale_up": {
+                "tracked": current is not None,
+                "waiting_since": scale_up.waiting_since,
+                "events": event.events,
+                "late": event.late,
+                "seconds": event.seconds,
+            },
+        }
 
     def _apply(self, result: CycleResult, current: int | None) -> None:
         desired = result.decision.desired
@@ -229,9 +295,28 @@ class Scaler:
             "WorkerShortfall": shortfall,
             "ScalerErrors": len(result.errors) + self.unpublished_errors,
         }
+        per_queue: dict[str, dict[str, float | None]] = {}
+        if result.sli:
+            sli, up = result.sli, result.sli["scale_up"]
+            figures |= {
+                "OldestQueuedAge": sli["oldest_queued_age_s"],
+                "TasksStarted": sli["tasks_started"],
+                "TasksStartedLate": sli["tasks_started_late"],
+                "ScaleUps": up["events"] if up["tracked"] else None,
+                "ScaleUpsLate": up["late"] if up["tracked"] else None,
+                "ScaleUpSeconds": up["seconds"],
+            }
+            per_queue = {
+                q: {
+                    "OldestQueuedAge": f["oldest_queued_age_s"],
+                    "TaskStartLatencyP50": f["start_p50_s"],
+                    "TaskStartLatencyP95": f["start_p95_s"],
+                }
+                for q, f in sli["queues"].items()
+            }
         try:
             assert self.publisher is not None
-            self.publisher.publish(figures, now)
+            self.publisher.publish(figures, now, per_queue)
             self.unpublished_errors = 0
         except Exception as exc:  # throttling after retries, endpoint down: the loop goes on
             self.unpublished_errors += len(result.errors) + 1
@@ -261,6 +346,18 @@ class Scaler:
             m.unmatched.set(len(result.protection.unmatched_hosts))
         if result.measured:
             m.last_success.set(now)
+        if result.sli:
+            sli, up = result.sli, result.sli["scale_up"]
+            m.oldest_queued.set(sli["oldest_queued_age_s"])
+            m.started.inc(sli["tasks_started"])
+            m.started_late.inc(sli["tasks_started_late"])
+            m.scale_ups.inc(up["events"])
+            m.scale_ups_late.inc(up["late"])
+            if up["seconds"] is not None:
+                m.scale_up_seconds.set(up["seconds"])
+            for q, f in sli["queues"].items():
+                if f["start_p95_s"] is not None:
+                    m.start_p95.labels(q).set(f["start_p95_s"])
         doc = result.as_dict(now)
         with self.lock:
             self.last = doc

@@ -352,3 +352,45 @@ def test_protection_is_renewed_at_half_life_not_every_cycle(aws_proxy: AwsProxy)
     svc.protect([a.dns], now + 31 * 60)
     assert aws_proxy.ops().count("UpdateTaskProtection") == 2  # renewed
     assert workers.protection()[a.arn] is True
+
+
+def test_publishes_the_slis_with_the_dimensions_the_alarms_use(
+    aws_env: str, redis_url: str, rows: AirflowRows, airflow_db_url: str, namespace: str
+) -> None:
+    """Queued work at zero workers -> the first task running: ScaleUps/ScaleUpSeconds, OldestQueuedAge and the
+    start counts on {env, service}; per-queue latency on {env, service, queue} (docs/slo.md)."""
+    workers = ecs_workers(aws_env, n_tasks=0, desired=0)
+    ids = rows.add("queued", 2)
+    scaler = make_scaler(
+        redis_url, airflow_db_url, "default", namespace,
+        apply="ecs", ecs_cluster=workers.cluster, ecs_service=workers.service,
+    )  # fmt: skip
+    first = scaler.cycle()
+    assert first.errors == [], first.errors
+    assert first.sli["scale_up"]["waiting_since"] is not None and first.sli["scale_up"]["events"] == 0
+    time.sleep(1.1)
+    rows.conn.execute(
+        "UPDATE task_instance SET state = 'running', start_date = now() WHERE id = %s",
+        (ids[0],),
+    )
+    second = scaler.cycle()
+    assert second.errors == [], second.errors
+    up = second.sli["scale_up"]
+    assert up["events"] == 1 and up["late"] == 0 and up["seconds"] >= 1, up
+    assert metric_stats(aws_env, namespace, "ScaleUps")["Sum"] == 1
+    assert metric_stats(aws_env, namespace, "ScaleUpsLate")["Sum"] == 0
+    assert metric_stats(aws_env, namespace, "ScaleUpSeconds")["SampleCount"] == 1
+    assert metric_stats(aws_env, namespace, "OldestQueuedAge")["Maximum"] >= 1
+    assert metric_stats(aws_env, namespace, "TasksStarted")["SampleCount"] == 2  # 0s are published too
+    assert metric_stats(aws_env, namespace, "TasksStartedLate")["Sum"] == 0
+    cw = boto3.client("cloudwatch", endpoint_url=aws_env, region_name="us-east-1")
+    dims = [{"Name": "env", "Value": "test"}, {"Name": "service", "Value": "workers"}]
+    per_queue = cw.get_metric_statistics(
+        Namespace=namespace, MetricName="OldestQueuedAge", Dimensions=[*dims, {"Name": "queue", "Value": "default"}],
+        StartTime=time.time() - 600, EndTime=time.time() + 60, Period=3600, Statistics=["SampleCount"],
+    )["Datapoints"]  # fmt: skip
+    assert sum(p["SampleCount"] for p in per_queue) == 2
+    doc = second.as_dict(0.0)
+    assert doc["sli"]["queues"]["default"]["start_p95_s"] is not None
+    assert "scaler_scale_ups_total 1.0" in scaler.metrics.render().decode()
+    scaler.close()
