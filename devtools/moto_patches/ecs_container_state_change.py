@@ -52,7 +52,11 @@ def apply() -> None:
         cluster = self._get_cluster(cluster_str)
         task_id = task_ref.split("/")[-1]
         task = next(
-            (t for arn, t in self.tasks.get(cluster.name, {}).items() if arn == task_ref or arn.endswith("/" + task_id)),
+            (
+                t
+                for arn, t in self.tasks.get(cluster.name, {}).items()
+                if arn == task_ref or arn.endswith("/" + task_id)
+            ),
             None,
         )
         if task is None:

@@ -10,4 +10,6 @@ from __future__ import annotations
 def apply() -> None:
     from moto.moto_api import state_manager
 
-    state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**12})
+    state_manager.set_transition(
+        model_name="ecs::task", transition={"progression": "manual", "times": 10**12}
+    )

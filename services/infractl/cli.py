@@ -15,11 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gate, iamdocs, tf, tfdocs
+from . import gate, iamdocs, migrate, tf, tfdocs
 from .paths import InfraError, env_dir, infra_dir, work_dir
 
 EXIT_ERROR = 2
 EXIT_DENIED = 3
+
+# Envs that exist only for the emulator (`make local`): never applied to a real account.
+EMULATOR_ONLY = frozenset({"local"})
 
 
 @dataclass
@@ -43,6 +46,18 @@ def _parallelism() -> list[str]:
     if not n.isdigit() or int(n) < 1:
         raise InfraError(f"INFRA_TF_PARALLELISM={n!r}: use a positive integer")
     return [f"-parallelism={n}"]
+
+
+def _migrate_timeout() -> float:
+    """INFRA_MIGRATE_TIMEOUT=SECONDS bounds the wait for the migration task (default 1800)."""
+    raw = os.environ.get("INFRA_MIGRATE_TIMEOUT", "1800")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise InfraError(f"INFRA_MIGRATE_TIMEOUT={raw!r}: use a positive number of seconds")
+    return value
 
 
 def _tf_args_vars(ctx: Ctx) -> list[str]:
@@ -78,6 +93,11 @@ def make_ctx(args: argparse.Namespace) -> Ctx:
     if emulated and not endpoint:
         raise InfraError(
             "--emulated needs AWS_ENDPOINT_URL (the moto server URL), e.g. http://127.0.0.1:5000"
+        )
+    if args.env in EMULATOR_ONLY and not emulated:
+        raise InfraError(
+            f"env {args.env!r} is the emulator's (make local): pass --emulated with AWS_ENDPOINT_URL, "
+            "or choose dev/prod for a real account"
         )
     binary = tf.pick_binary()
     d = env_dir(args.env)
@@ -188,6 +208,30 @@ def cmd_apply(ctx: Ctx) -> int:
     )
     if r.returncode != 0:
         raise InfraError(f"apply failed for {ctx.env} (exit {r.returncode}): see the output above")
+    return cmd_migrate(ctx)
+
+
+def cmd_migrate(ctx: Ctx) -> int:
+    """Run the env's one-off migration task (services/infractl/migrate.py) and wait for it."""
+    if not ctx.emulated:
+        check_credentials(ctx)
+    init(ctx)
+    out = tf.run(
+        ctx.binary, ["output", "-json", "migrate_task"], ctx.dir, ctx.proc_env, capture=True, echo=False
+    )
+    if out.returncode != 0:
+        raise InfraError(f"no migrate_task output in {ctx.env}: apply it first (`infra apply {ctx.env}`)")
+    spec = migrate.MigrateTask.from_output(json.loads(out.stdout))
+    from platform_common.aws import client_config, sync_client
+
+    env_backup = dict(os.environ)
+    try:  # the AWS clients read the same environment tofu got (emulated: the moto endpoint and its keys)
+        os.environ.update({k: v for k, v in ctx.proc_env.items() if k.startswith("AWS_")})
+        cfg = client_config(max_attempts=3)
+        migrate.run(spec, sync_client("ecs", cfg), sync_client("logs", cfg), timeout=_migrate_timeout())
+    finally:
+        os.environ.clear()
+        os.environ.update(env_backup)
     return 0
 
 
@@ -251,9 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("plan", "plan, write the plan JSON, run the policy gate"),
         ("apply", "plan + gate, then apply after confirmation"),
         ("destroy", "destroy the env after confirmation"),
+        ("migrate", "run the env's one-off migration task (airflow db migrate) and wait; apply does it too"),
     ):
         sp = sub.add_parser(name, help=help_)
-        sp.add_argument("env", help="environment under infra/envs (dev, prod)")
+        sp.add_argument("env", help="environment under infra/envs (dev, prod; local = the emulator's)")
     sp = sub.add_parser("gate", help="run the policy gate over a plan JSON")
     sp.add_argument("plan_json")
     sp = sub.add_parser("iam-docs", help="render the IAM policies of a plan JSON to docs/iam/")
@@ -275,9 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "docs":
             return cmd_docs(args)
         ctx = make_ctx(args)
-        return {"init": cmd_init, "plan": cmd_plan, "apply": cmd_apply, "destroy": cmd_destroy}[args.command](
-            ctx
-        )
+        commands = {"init": cmd_init, "plan": cmd_plan, "apply": cmd_apply, "destroy": cmd_destroy}
+        return {**commands, "migrate": cmd_migrate}[args.command](ctx)
     except (InfraError, gate.PolicyError) as exc:
         print(f"infra: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -19,7 +19,8 @@ from .paths import InfraError, infra_dir
 # Services the provider talks to; in emulated mode each endpoint points at AWS_ENDPOINT_URL.
 EMULATED_ENDPOINTS = (
     "accessanalyzer", "acm", "applicationautoscaling", "budgets", "cloudwatch", "ec2", "ecr", "ecs", "efs",
-    "elasticache", "elbv2", "events", "iam", "kms", "logs", "rds", "s3", "secretsmanager", "sns", "ssm", "sts",
+    "elasticache", "elbv2", "events", "iam", "kms", "logs", "rds", "s3", "secretsmanager", "servicediscovery", "sns",
+    "ssm", "sts",
 )  # fmt: skip
 
 OVERRIDE_NAME = "emulated_override.tf"

@@ -2,13 +2,15 @@
 
 Emulator gap that no patch closes: moto has no IAM Access Analyzer API, so the emulated override turns
 `enable_access_analyzer` off (the resource stays in the product; the plan of the real env includes it).
-The other stock-moto gaps are closed by devtools/moto_patches/infra_*.py (see /work/shared ENVIRONMENT notes).
+The other stock-moto gaps are closed by devtools/moto_patches/infra_*.py.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 
 import boto3
 import pytest
@@ -50,10 +52,43 @@ def test_real_env_plans_the_access_analyzer_without_the_override(emulated_dev: E
     )
 
 
+def migration_agent(url: str, family: str) -> threading.Thread:
+    """Plays the ECS agent for the one task `infra apply` starts at its end (the migration): exit 0, then stop.
+    (The local Fargate runner does this for real in the local stack: tests/e2e.)"""
+
+    def run() -> None:
+        kw = {
+            "endpoint_url": url,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "t",
+            "aws_secret_access_key": "t",
+        }
+        ecs = boto3.client("ecs", **kw)
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            clusters = ecs.list_clusters()["clusterArns"]
+            arns = [a for c in clusters for a in ecs.list_tasks(cluster=c, family=family)["taskArns"]]
+            if arns:
+                cluster = clusters[0]
+                ecs.submit_container_state_change(
+                    cluster=cluster, task=arns[0], containerName="migrate", status="STOPPED", exitCode=0
+                )
+                ecs.stop_task(cluster=cluster, task=arns[0], reason="Essential container in task exited")
+                return
+            time.sleep(1)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
 @pytest.mark.timeout(900)
 def test_apply_then_second_plan_has_no_changes_then_destroy(emulated_dev: Emulated) -> None:
     em = emulated_dev
-    em.infra_cli("apply", "dev", timeout=600)
+    agent = migration_agent(em.moto.url, "acme-airflow-dev-migrate")
+    r = em.infra_cli("apply", "dev", timeout=600)
+    agent.join(5)
+    assert "migration task" in r.stderr and "succeeded" in r.stderr, r.stderr[-2000:]
 
     # Real objects in the emulator, read back over its API.
     kw = {
@@ -82,6 +117,35 @@ def test_apply_then_second_plan_has_no_changes_then_destroy(emulated_dev: Emulat
     assert hc_env["HEALTHCHECK_POSTGRES_PORT"] == "5432" and hc_env["HEALTHCHECK_POSTGRES_HOST"]
     assert not any("PASSWORD" in k or k == "HEALTHCHECK_POSTGRES_URL" for k in hc_env)
     assert td["volumes"][0]["efsVolumeConfiguration"]["transitEncryption"] == "ENABLED"
+    # Plugins ship in the image: no volume hides /opt/airflow/plugins (docs/adr/0009).
+    assert [v["name"] for v in td["volumes"]] == ["shared"]
+    assert all(
+        m["containerPath"] != "/opt/airflow/plugins"
+        for c in td["containerDefinitions"]
+        for m in c["mountPoints"]
+    )
+    # Tasks reach the API by its Cloud Map name over HTTP, never the ALB's DNS name that the certificate does not
+    # cover (docs/adr/0011-how-tasks-reach-the-api.md); the name exists in the VPC's private namespace.
+    sched_env = {e["name"]: e["value"] for e in td["containerDefinitions"][1]["environment"]}
+    assert sched_env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == (
+        "http://api-server.acme-airflow-dev.internal:8080/execution/"
+    )
+    assert hc_env["HEALTHCHECK_AIRFLOW_URL"] == "http://api-server.acme-airflow-dev.internal:8080"
+    sd = boto3.client("servicediscovery", **kw)
+    (_ns,) = [n for n in sd.list_namespaces()["Namespaces"] if n["Name"] == "acme-airflow-dev.internal"]
+    assert [s["Name"] for s in sd.list_services()["Services"]] == ["api-server"]
+    api_svc = ecs.describe_services(
+        cluster="acme-airflow-dev-cluster", services=["acme-airflow-dev-api-server"]
+    )
+    assert api_svc["services"][0]["serviceRegistries"], "the api-server registers its tasks in Cloud Map"
+    # One staleness limit: the sidecar's health check and the health aggregator read the same number.
+    assert sidecar_env["DAGSYNC_MAX_AGE"] == hc_env["HEALTHCHECK_DAGSYNC_MAX_AGE"]
+    assert "DAGSYNC_HEALTH_MAX_AGE" not in sidecar_env
+    # The deploy path's one-off migration task: the Airflow image's migrate role, no task role (no AWS calls).
+    mig = ecs.describe_task_definition(taskDefinition="acme-airflow-dev-migrate")["taskDefinition"]
+    (mc,) = mig["containerDefinitions"]
+    assert mc["command"] == ["migrate"] and mc["essential"] and "taskRoleArn" not in mig
+    assert {s["name"] for s in mc["secrets"]} >= {"AIRFLOW_DB_USER", "AIRFLOW_DB_PASSWORD"}
     worker = ecs.describe_task_definition(taskDefinition="acme-airflow-dev-worker")["taskDefinition"]
     main = next(c for c in worker["containerDefinitions"] if c["name"] == "worker")
     assert main["stopTimeout"] == 120

@@ -14,7 +14,7 @@ from infractl import tfdocs
 from .conftest import INFRA, REPO, tf_binary, tf_env
 
 MODULES = sorted(p for p in (INFRA / "modules").iterdir() if (p / "main.tf").is_file())
-ENVS = [INFRA / "envs" / "dev", INFRA / "envs" / "prod"]
+ENVS = [INFRA / "envs" / "dev", INFRA / "envs" / "prod", INFRA / "envs" / "local"]
 EXAMPLES = [m / "examples" / "complete" for m in MODULES]
 
 
@@ -93,10 +93,12 @@ def test_readme_tables_list_every_variable_and_output() -> None:
 
 
 def test_envs_share_main_and_differ_in_settings() -> None:
-    """dev and prod are overlays of one wiring: main.tf, variables.tf, outputs.tf identical; settings.tf differs."""
+    """dev, prod and local (the emulator's) are overlays of one wiring: only settings.tf differs."""
     for f in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "providers.tf"):
-        assert (ENVS[0] / f).read_text() == (ENVS[1] / f).read_text(), f
-    dev, prod = ((e / "settings.tf").read_text() for e in ENVS)
+        for other in ENVS[1:]:
+            assert (ENVS[0] / f).read_text() == (other / f).read_text(), (f, other.name)
+    assert sorted(p.name for p in ENVS[2].glob("*.tf")) == sorted(p.name for p in ENVS[0].glob("*.tf"))
+    dev, prod, _local = ((e / "settings.tf").read_text() for e in ENVS)
     assert "db_multi_az              = false" in dev and "db_multi_az              = true" in prod
     assert "db_backup_retention_days = 7" in dev and "db_backup_retention_days = 14" in prod
     assert "db_deletion_protection   = true" in prod

@@ -24,6 +24,8 @@ locals {
     monthly_budget_usd      = 300
 
     worker_fargate_spot_weight = 0
+    dagsync_max_age            = 300
+    worker_concurrency         = 8
     sizes = {
       "api-server"    = { cpu = 1024, memory = 2048, desired_count = 1 }
       "scheduler"     = { cpu = 1024, memory = 2048, desired_count = 1 }

@@ -67,7 +67,7 @@ variable "images" {
 }
 
 variable "api_base_url" {
-  description = "URL clients and workers use for the api-server (default: https://<ALB DNS name>)."
+  description = "Public URL of the UI (AIRFLOW__API__BASE_URL: links and redirects), e.g. https://airflow.dev.example.com (default: https://<ALB DNS name>). Tasks reach the API by its Cloud Map name, not by this (docs/adr/0011-how-tasks-reach-the-api.md)."
   type        = string
   default     = null
 }
@@ -114,5 +114,11 @@ variable "enable_access_analyzer" {
 variable "extra_tags" {
   description = "Extra tags on every resource."
   type        = map(string)
+  default     = {}
+}
+
+variable "extra_environment" {
+  description = "Extra plain (non-secret) environment per service (api-server, scheduler, dag-processor, triggerer, worker, scaler, healthcheck, migrate), merged over the defaults: tuning without a module change."
+  type        = map(map(string))
   default     = {}
 }

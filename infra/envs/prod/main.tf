@@ -1,5 +1,5 @@
-# The platform, wired from the modules. Identical in envs/dev and envs/prod (a test checks it);
-# per-environment values live in settings.tf.
+# The platform, wired from the modules. Identical in envs/dev, envs/prod and envs/local (a test checks it);
+# per-environment values live in settings.tf. envs/local is the emulator's env (`make local`, docs/adr/0008).
 data "aws_caller_identity" "current" {}
 
 locals {
@@ -86,6 +86,7 @@ module "compute" {
 
   name_prefix             = local.name_prefix
   env                     = local.env
+  vpc_id                  = module.network.vpc_id
   subnet_ids              = module.network.private_subnet_ids
   tasks_security_group_id = module.network.tasks_security_group_id
   images                  = local.images
@@ -120,9 +121,12 @@ module "compute" {
   healthcheck_target_group_arn = module.edge.healthcheck_target_group_arn
   healthcheck_root_path        = module.edge.healthcheck_root_path
   api_base_url                 = coalesce(var.api_base_url, "https://${module.edge.alb_dns_name}")
+  dagsync_max_age              = local.settings.dagsync_max_age
+  extra_environment            = var.extra_environment
 
   log_retention_days         = local.settings.log_retention_days
   sizes                      = local.settings.sizes
+  worker_concurrency         = local.settings.worker_concurrency
   worker_fargate_spot_weight = local.settings.worker_fargate_spot_weight
   scaling_mode               = var.scaling_mode
   scaler                     = local.settings.scaler

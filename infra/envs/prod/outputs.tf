@@ -47,3 +47,13 @@ output "interface_endpoints" {
   description = "Services reached through interface VPC endpoints."
   value       = module.network.interface_endpoint_services
 }
+
+output "api_internal_url" {
+  description = "The API as tasks reach it inside the VPC (Cloud Map; docs/adr/0011-how-tasks-reach-the-api.md)."
+  value       = module.compute.api_internal_url
+}
+
+output "migrate_task" {
+  description = "The one-off migration task that `infra apply` runs after every apply (cluster, task definition, network, log)."
+  value       = module.compute.migrate_task
+}

@@ -25,6 +25,8 @@ locals {
     monthly_budget_usd      = 3000
 
     worker_fargate_spot_weight = 3
+    dagsync_max_age            = 300
+    worker_concurrency         = 8
     sizes = {
       "api-server"    = { cpu = 2048, memory = 4096, desired_count = 2 }
       "scheduler"     = { cpu = 2048, memory = 4096, desired_count = 2 }

@@ -1,6 +1,8 @@
 # ECS cluster, task definitions and services. Every Airflow task carries the dagsync sidecar
 # (docs/adr/0001-dag-sync.md, docs/adr/0009-dags-storage-efs-vs-ephemeral.md); the scaler owns the workers'
-# desired count (docs/adr/0002-scaling.md); secrets come from Secrets Manager only (docs/adr/0006-secrets-and-sso.md).
+# desired count (docs/adr/0002-scaling.md); secrets come from Secrets Manager only (docs/adr/0006-secrets-and-sso.md);
+# tasks reach the API by its Cloud Map name inside the VPC (docs/adr/0011-how-tasks-reach-the-api.md); the one-off
+# `migrate` task migrates the metadata DB on every deploy (docs/adr/0008-local-stack-and-config.md).
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -38,8 +40,16 @@ locals {
 
   airflow_components = ["api-server", "scheduler", "dag-processor", "triggerer", "worker"]
   service_names      = concat(local.airflow_components, ["scaler", "healthcheck"])
+  # Task definitions: every service's, plus the one-off migration task (no service; `infra apply` runs it).
+  task_families = concat(local.service_names, ["migrate"])
+  sizes         = merge({ migrate = { cpu = 1024, memory = 2048, desired_count = 0 } }, var.sizes)
 
-  log_group = { for s in local.service_names : s => "/ecs/${var.name_prefix}/${s}" }
+  log_group = { for s in local.task_families : s => "/ecs/${var.name_prefix}/${s}" }
+
+  # The API inside the VPC: Cloud Map A records of the api-server tasks, plain HTTP on the task port
+  # (docs/adr/0011-how-tasks-reach-the-api.md). The ALB's certificate only has to cover the UI's host name.
+  api_namespace    = "${var.name_prefix}.internal"
+  api_internal_url = "http://api-server.${local.api_namespace}:8080"
 
   # --- container pieces -------------------------------------------------------------------------------------------
   shared_mount = "/opt/airflow/shared" # dagsync dest = <shared>/dags, state = <shared>/.dagsync-dags (outside dest)
@@ -94,7 +104,7 @@ locals {
     AIRFLOW_REDIS_PORT                       = tostring(var.redis_port)
     AIRFLOW_REDIS_TLS                        = "true"
     AIRFLOW__CORE__DAGS_FOLDER               = local.dags_folder
-    AIRFLOW__CORE__EXECUTION_API_SERVER_URL  = "${var.api_base_url}/execution/"
+    AIRFLOW__CORE__EXECUTION_API_SERVER_URL  = "${local.api_internal_url}/execution/"
     AIRFLOW__API__BASE_URL                   = var.api_base_url
     AIRFLOW__CELERY__WORKER_CONCURRENCY      = tostring(var.worker_concurrency)
     AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER = "s3://${var.logs_bucket_name}/${var.logs_prefix}"
@@ -140,7 +150,7 @@ locals {
   healthcheck_env = merge(local.aws_env, {
     HEALTHCHECK_PORT                = "8000"
     HEALTHCHECK_ROOT_PATH           = var.healthcheck_root_path
-    HEALTHCHECK_AIRFLOW_URL         = var.api_base_url
+    HEALTHCHECK_AIRFLOW_URL         = local.api_internal_url
     HEALTHCHECK_POSTGRES_ENABLED    = "true"
     HEALTHCHECK_POSTGRES_SECRET_ARN = var.db_master_secret_arn
     HEALTHCHECK_POSTGRES_HOST       = var.db_address
@@ -148,6 +158,7 @@ locals {
     HEALTHCHECK_POSTGRES_NAME       = var.db_name
     HEALTHCHECK_DAGSYNC_ENABLED     = local.efs ? "true" : "false"
     HEALTHCHECK_DAGSYNC_STATE_DIRS  = local.efs ? "${local.shared_mount}/.dagsync-dags" : ""
+    HEALTHCHECK_DAGSYNC_MAX_AGE     = tostring(var.dagsync_max_age)
     HEALTHCHECK_SCALER_ENABLED      = "false" # no service discovery for the scaler's task IP; the ECS probe covers it
     HEALTHCHECK_ECS_ENABLED         = "true"
     HEALTHCHECK_ECS_CLUSTER         = local.cluster_name
@@ -171,6 +182,7 @@ locals {
       DAGSYNC_SOURCE       = "s3://${var.dags_bucket_name}/${local.dags_prefix}"
       DAGSYNC_DEST         = local.dags_folder
       DAGSYNC_METRICS_PORT = "9101"
+      DAGSYNC_MAX_AGE      = tostring(var.dagsync_max_age) # the one staleness limit: sidecar health check and /status
     }) : { name = k, value = v }]
     portMappings = [{ containerPort = 9101, protocol = "tcp" }]
     mountPoints  = [{ sourceVolume = "shared", containerPath = local.shared_mount, readOnly = false }]
@@ -240,6 +252,7 @@ locals {
     "worker"        = ["app", "redis", "db"]
     "scaler"        = ["redis_url"]
     "healthcheck"   = ["redis_url"]
+    "migrate"       = ["app", "redis", "db"]
   }
   named_secret_arns = { app = local.app_secret_arn, redis = local.redis_secret_arn, redis_url = local.redis_url_secret_arn }
 
@@ -269,7 +282,7 @@ locals {
     },
   ]
 
-  execution_statements = { for s in local.service_names : s => concat(
+  execution_statements = { for s in local.task_families : s => concat(
     [
       { Sid = "EcrAuth", Effect = "Allow", Action = ["ecr:GetAuthorizationToken"], Resource = "*" },
       { Sid = "EcrPull", Effect = "Allow", Action = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource = local.ecr_repo_arns },
@@ -321,7 +334,7 @@ locals {
 }
 
 resource "aws_iam_role" "execution" {
-  for_each = toset(local.service_names)
+  for_each = toset(local.task_families)
 
   name               = "${var.name_prefix}-${each.key}-exec"
   description        = "ECS execution role of ${each.key}: pull images, write its log group, read its secrets"
@@ -330,7 +343,7 @@ resource "aws_iam_role" "execution" {
 }
 
 resource "aws_iam_role_policy" "execution" {
-  for_each = toset(local.service_names)
+  for_each = toset(local.task_families)
 
   name   = "execution"
   role   = aws_iam_role.execution[each.key].id
@@ -356,7 +369,7 @@ resource "aws_iam_role_policy" "task" {
 
 # --- task definitions -------------------------------------------------------------------------------------------------
 locals {
-  log_config = { for s in local.service_names : s => {
+  log_config = { for s in local.task_families : s => {
     logDriver = "awslogs"
     options = {
       "awslogs-group"         = local.log_group[s]
@@ -379,10 +392,8 @@ locals {
       portMappings = local.airflow[s].port == null ? [] : [{ containerPort = local.airflow[s].port, protocol = "tcp" }]
       environment  = [for k, v in merge(local.airflow_env, lookup(var.extra_environment, s, {})) : { name = k, value = v }]
       secrets      = [for k, v in local.airflow_secrets : { name = k, valueFrom = v }]
-      mountPoints = concat(
-        [{ sourceVolume = "shared", containerPath = local.shared_mount, readOnly = true }],
-        local.efs ? [{ sourceVolume = "plugins", containerPath = "/opt/airflow/plugins", readOnly = true }] : [],
-      )
+      # Plugins ship in the image: nothing is mounted over /opt/airflow/plugins (docs/adr/0009).
+      mountPoints      = [{ sourceVolume = "shared", containerPath = local.shared_mount, readOnly = true }]
       dependsOn        = [{ containerName = "dagsync", condition = "HEALTHY" }]
       healthCheck      = merge(local.health, { command = ["CMD-SHELL", "${local.airflow[s].probe} || exit 1"] })
       logConfiguration = local.log_config[s]
@@ -417,20 +428,33 @@ locals {
     }]
   }
 
-  containers = merge(local.airflow_containers, local.service_containers)
+  # The one-off schema migration (`entrypoint.sh migrate` = `airflow db migrate`), run by `infra apply` and the deploy
+  # workflow after the data stores exist and before the services count as rolled out. No task role: it calls no AWS API.
+  migrate_containers = [{
+    name             = "migrate"
+    image            = var.images.airflow
+    essential        = true
+    command          = ["migrate"]
+    user             = "50000"
+    environment      = [for k, v in merge(local.airflow_env, lookup(var.extra_environment, "migrate", {})) : { name = k, value = v }]
+    secrets          = [for k, v in local.airflow_secrets : { name = k, valueFrom = v }]
+    logConfiguration = local.log_config["migrate"]
+  }]
+
+  containers = merge(local.airflow_containers, local.service_containers, { migrate = local.migrate_containers })
 }
 
 resource "aws_ecs_task_definition" "this" {
   #checkov:skip=CKV_AWS_336: the Airflow containers write to their home (pid files, generated config); dagsync, scaler and healthcheck run read-only
-  for_each = toset(local.service_names)
+  for_each = toset(local.task_families)
 
   family                   = "${var.name_prefix}-${each.key}"
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
-  cpu                      = tostring(var.sizes[each.key].cpu)
-  memory                   = tostring(var.sizes[each.key].memory)
+  cpu                      = tostring(local.sizes[each.key].cpu)
+  memory                   = tostring(local.sizes[each.key].memory)
   execution_role_arn       = aws_iam_role.execution[each.key].arn
-  task_role_arn            = aws_iam_role.task[each.key].arn
+  task_role_arn            = each.key == "migrate" ? null : aws_iam_role.task[each.key].arn
   container_definitions    = jsonencode(local.containers[each.key])
 
   runtime_platform {
@@ -458,19 +482,33 @@ resource "aws_ecs_task_definition" "this" {
     }
   }
 
-  dynamic "volume" {
-    for_each = contains(local.airflow_components, each.key) && local.efs ? ["plugins"] : []
-    content {
-      name = "plugins"
-      efs_volume_configuration {
-        file_system_id     = var.efs_file_system_id
-        transit_encryption = "ENABLED"
-        authorization_config {
-          access_point_id = var.efs_access_point_ids["plugins"]
-          iam             = "ENABLED"
-        }
-      }
+  tags = var.tags
+}
+
+# --- the API's name inside the VPC (docs/adr/0011-how-tasks-reach-the-api.md) ---------------------------------------
+resource "aws_service_discovery_private_dns_namespace" "this" {
+  name        = local.api_namespace
+  description = "Private names of ${var.name_prefix}'s ECS services (workers and the health aggregator reach the API here)"
+  vpc         = var.vpc_id
+  tags        = var.tags
+}
+
+resource "aws_service_discovery_service" "api" {
+  name = "api-server"
+
+  dns_config {
+    namespace_id   = aws_service_discovery_private_dns_namespace.this.id
+    routing_policy = "MULTIVALUE"
+
+    dns_records {
+      type = "A"
+      ttl  = 10
     }
+  }
+
+  # ECS registers and deregisters the tasks itself, following their container health.
+  health_check_custom_config {
+    failure_threshold = 1
   }
 
   tags = var.tags
@@ -508,6 +546,13 @@ resource "aws_ecs_service" "this" {
     subnets          = var.subnet_ids
     security_groups  = [var.tasks_security_group_id]
     assign_public_ip = false
+  }
+
+  dynamic "service_registries" {
+    for_each = each.key == "api-server" ? [aws_service_discovery_service.api.arn] : []
+    content {
+      registry_arn = service_registries.value
+    }
   }
 
   dynamic "load_balancer" {

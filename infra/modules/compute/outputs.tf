@@ -47,3 +47,21 @@ output "scaler_namespace" {
   description = "CloudWatch namespace of the scaler's metrics."
   value       = local.scaler_namespace
 }
+
+output "api_internal_url" {
+  description = "The API as tasks reach it inside the VPC (Cloud Map name, plain HTTP on the task port)."
+  value       = local.api_internal_url
+}
+
+output "migrate_task" {
+  description = "The one-off migration task: what `infra apply` and the deploy workflow pass to RunTask, and where its log goes."
+  value = {
+    cluster         = aws_ecs_cluster.this.name
+    task_definition = aws_ecs_task_definition.this["migrate"].arn
+    container       = "migrate"
+    subnets         = var.subnet_ids
+    security_groups = [var.tasks_security_group_id]
+    log_group       = aws_cloudwatch_log_group.this["migrate"].name
+    log_stream      = "migrate/migrate" # + "/<task id>" (awslogs-stream-prefix/container/task)
+  }
+}

@@ -8,6 +8,11 @@ variable "env" {
   type        = string
 }
 
+variable "vpc_id" {
+  description = "VPC of the tasks (the Cloud Map private DNS namespace that names the API lives in it)."
+  type        = string
+}
+
 variable "subnet_ids" {
   description = "Private subnets of the tasks."
   type        = list(string)
@@ -172,7 +177,7 @@ variable "efs_file_system_id" {
 }
 
 variable "efs_access_point_ids" {
-  description = "EFS access points by name: dags, plugins (dags_storage = \"efs\")."
+  description = "EFS access points by name; the shared DAG volume uses \"dags\" (dags_storage = \"efs\")."
   type        = map(string)
   default     = {}
 }
@@ -188,8 +193,19 @@ variable "healthcheck_target_group_arn" {
 }
 
 variable "api_base_url" {
-  description = "Base URL of the api-server as workers and clients reach it (through the internal ALB)."
+  description = "Public base URL of the UI and API (AIRFLOW__API__BASE_URL: links, redirects), i.e. the ALB's certificate host. Tasks do not use it: they call the API by its Cloud Map name (docs/adr/0011-how-tasks-reach-the-api.md)."
   type        = string
+}
+
+variable "dagsync_max_age" {
+  description = "The one staleness limit of the DAG sync sidecar, in seconds: its ECS health check (DAGSYNC_MAX_AGE) and the health aggregator's dagsync probe (HEALTHCHECK_DAGSYNC_MAX_AGE)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.dagsync_max_age >= 30
+    error_message = "dagsync_max_age must be at least 30 seconds (several sync intervals)."
+  }
 }
 
 variable "log_retention_days" {

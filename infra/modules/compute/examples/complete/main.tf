@@ -3,6 +3,7 @@ module "compute" {
 
   name_prefix             = "acme-airflow-example"
   env                     = "example"
+  vpc_id                  = "vpc-0123456789abcdef0"
   subnet_ids              = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
   tasks_security_group_id = "sg-0123456789abcdef0"
   images = {

@@ -1,0 +1,124 @@
+variable "org" {
+  description = "Organisation short name: the first part of every name, <org>-airflow-<env>-<component>."
+  type        = string
+  default     = "acme"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.org))
+    error_message = "org must be 2-16 lowercase letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate of the internal ALB's HTTPS listener."
+  type        = string
+}
+
+variable "public_demo" {
+  description = "Demo only: add an internet gateway, public subnets and one NAT gateway. Off by default; the policy gate denies them otherwise."
+  type        = bool
+  default     = false
+}
+
+variable "dags_storage" {
+  description = "Where dagsync publishes DAGs: \"efs\" (default) or \"ephemeral\" (task-local volume)."
+  type        = string
+  default     = "efs"
+}
+
+variable "dags_bucket_name" {
+  description = "The org-wide DAG bucket from infra/bootstrap (null = \"<org>-airflow-dags\"); the sidecars read s3://<bucket>/<env>/."
+  type        = string
+  default     = null
+}
+
+variable "dags_kms_key_arn" {
+  description = "CMK of the DAG bucket (bootstrap output dags_kms_key_arn); null = any key aliased alias/<org>-airflow-dags."
+  type        = string
+  default     = null
+}
+
+variable "scaling_mode" {
+  description = "Who owns the workers' desired count: \"scaler\" (docs/adr/0002-scaling.md) or \"aas\"."
+  type        = string
+  default     = "scaler"
+}
+
+variable "image_tag" {
+  description = "Tag of the three images in ECR (<org>-airflow-{airflow,dagsync,services})."
+  type        = string
+  default     = "latest"
+}
+
+variable "images" {
+  description = "Full image URIs, overriding the ECR defaults built from org, account, region and image_tag."
+  type = object({
+    airflow  = optional(string)
+    dagsync  = optional(string)
+    services = optional(string)
+  })
+  default = {}
+}
+
+variable "api_base_url" {
+  description = "Public URL of the UI (AIRFLOW__API__BASE_URL: links and redirects), e.g. https://airflow.dev.example.com (default: https://<ALB DNS name>). Tasks reach the API by its Cloud Map name, not by this (docs/adr/0011-how-tasks-reach-the-api.md)."
+  type        = string
+  default     = null
+}
+
+variable "allowed_cidrs" {
+  description = "Extra client CIDRs allowed to reach the internal ALB besides the VPC (VPN, peered networks)."
+  type        = list(string)
+  default     = []
+}
+
+variable "oidc" {
+  description = "OIDC/SSO in front of the UI (null = off); see modules/edge."
+  type = object({
+    issuer                 = string
+    authorization_endpoint = string
+    token_endpoint         = string
+    user_info_endpoint     = string
+    client_id              = string
+    client_secret_arn      = string
+    scope                  = optional(string, "openid email profile")
+    session_timeout        = optional(number, 43200)
+  })
+  default = null
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses for the alarm topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "bucket_suffix" {
+  description = "Optional suffix for globally unique bucket names."
+  type        = string
+  default     = ""
+}
+
+variable "enable_access_analyzer" {
+  description = "IAM Access Analyzer (turn off only for emulated runs)."
+  type        = bool
+  default     = true
+}
+
+variable "extra_tags" {
+  description = "Extra tags on every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "extra_environment" {
+  description = "Extra plain (non-secret) environment per service (api-server, scheduler, dag-processor, triggerer, worker, scaler, healthcheck, migrate), merged over the defaults: tuning without a module change."
+  type        = map(map(string))
+  default     = {}
+}
