@@ -131,6 +131,52 @@ resource "aws_iam_role_policy" "plan_state" {
   policy = data.aws_iam_policy_document.state_access.json
 }
 
+# What an env plan reads beyond ReadOnlyAccess: its data sources (tests/workflows/test_bootstrap.py maps each
+# data source type of infra/modules and infra/envs to the calls it makes and checks this role covers them).
+# The OIDC client secret (modules/edge) is readable only when listed in plan_secret_arns: the env state (readable
+# by this role) holds it anyway, so a plan of an OIDC env needs it and reveals nothing new.
+data "aws_iam_policy_document" "plan_reads" {
+  statement {
+    sid       = "RandomPasswords"
+    actions   = ["secretsmanager:GetRandomPassword"] # data.aws_secretsmanager_random_password (modules/security)
+    resources = ["*"]                                # no resource-level permissions
+  }
+  dynamic "statement" {
+    for_each = length(var.plan_secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "SecretsThePlanReads"
+      actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+      resources = var.plan_secret_arns
+    }
+  }
+  dynamic "statement" {
+    for_each = length(var.plan_secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "TheirKeysThroughSecretsManager"
+      actions   = ["kms:Decrypt"]
+      resources = ["arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*"]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${var.region}.amazonaws.com"]
+      }
+      condition {
+        test     = "ForAnyValue:StringLike"
+        variable = "kms:EncryptionContext:SecretARN"
+        values   = var.plan_secret_arns
+      }
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "plan_reads" {
+  count = local.github ? 1 : 0
+
+  name   = "plan-reads"
+  role   = aws_iam_role.plan[0].id
+  policy = data.aws_iam_policy_document.plan_reads.json
+}
+
 # --- images (main): push to the three ECR repositories only -------------------------------------------------------
 data "aws_iam_policy_document" "ecr_push" {
   statement {

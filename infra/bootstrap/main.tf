@@ -1,5 +1,6 @@
 # Account bootstrap for infra/envs/*: the state bucket (versioned, SSE-KMS with its own CMK, private, TLS-only) with
-# S3-native locking (optional DynamoDB table for older CLIs), the ECR repositories (ecr.tf) and, optionally, the GitHub
+# S3-native locking (optional DynamoDB table for older CLIs), the ECR repositories (ecr.tf), the CloudTrail trail and the
+# account Access Analyzer (trail.tf) and, optionally, the GitHub
 # OIDC roles of the workflows (github.tf). Applied once per account
 # with local state; see README.md here and docs/adr/0010-ci-cd.md.
 provider "aws" {
@@ -10,7 +11,15 @@ provider "aws" {
   }
 }
 
-data "aws_caller_identity" "current" {}
+data "aws_caller_identity" "current" {
+  # The envs build <org>-airflow-<env>-<component>; AWS limits some of them (infra/modules/edge, data, compute).
+  lifecycle {
+    precondition {
+      condition     = length(local.too_long) == 0
+      error_message = "org and envs make names longer than AWS allows: ${join(", ", local.too_long)}. Use a shorter org (or env name)."
+    }
+  }
+}
 data "aws_partition" "current" {}
 
 locals {
@@ -19,6 +28,17 @@ locals {
   # Bucket names are global: the account id keeps ours unique.
   bucket_name = "${var.org}-airflow-tfstate-${local.account_id}"
   lock_table  = "${var.org}-airflow-tfstate-lock"
+
+  # name => AWS limit, for every name the env stacks and the CI roles build from org and env
+  built_names = merge([for env in var.envs : {
+    "${var.org}-airflow-${env}-alb"                = 32 # aws_lb (modules/edge)
+    "${var.org}-airflow-${env}-api"                = 32 # aws_lb_target_group
+    "${var.org}-airflow-${env}-hc"                 = 32 # aws_lb_target_group
+    "${var.org}-airflow-${env}-redis"              = 40 # aws_elasticache_replication_group (modules/data)
+    "${var.org}-airflow-${env}-dag-processor-exec" = 64 # aws_iam_role (modules/compute)
+    "${var.org}-airflow-gha-${env}-dag-publish"    = 64 # aws_iam_role (github.tf)
+  }]...)
+  too_long = [for n, limit in local.built_names : "${n} (${length(n)} > ${limit})" if length(n) > limit]
 }
 
 # --- KMS key for the state (state holds secrets in clear text: encrypt with a key we control) ----------------------

@@ -52,3 +52,18 @@ output "dags_kms_key_arn" {
   description = "CMK of the DAG bucket (env variable `dags_kms_key_arn`: the sidecars' kms:Decrypt)."
   value       = aws_kms_key.dags.arn
 }
+
+output "cloudtrail_trail_arn" {
+  description = "The trail that feeds the envs' NAT/IGW tripwire: the one created here, or `organization_trail_arn`."
+  value       = local.create_trail ? aws_cloudtrail.this[0].arn : var.organization_trail_arn
+}
+
+output "cloudtrail_bucket" {
+  description = "Bucket of the created trail's logs (null with `organization_trail_arn`)."
+  value       = local.create_trail ? aws_s3_bucket.trail[0].id : null
+}
+
+output "access_analyzer_arn" {
+  description = "The account's IAM Access Analyzer in `region` (null with `create_access_analyzer = false`)."
+  value       = var.create_access_analyzer ? aws_accessanalyzer_analyzer.account[0].arn : null
+}

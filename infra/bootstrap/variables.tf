@@ -3,8 +3,8 @@ variable "org" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,20}[a-z0-9]$", var.org))
-    error_message = "org must be 3-22 characters of lower-case letters, digits and hyphens, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.org)) # the same rule as infra/envs/*/variables.tf
+    error_message = "org must be 2-16 lowercase letters, digits or dashes, starting with a letter."
   }
 }
 
@@ -76,4 +76,43 @@ variable "dags_noncurrent_version_days" {
   description = "Days old DAG object versions are kept (rollback of a bad publish) before they expire."
   type        = number
   default     = 30
+}
+
+variable "organization_trail_arn" {
+  description = "ARN of an existing organization (or account) CloudTrail trail that logs this account's management events in every region; empty = create the multi-region trail `<org>-airflow-trail` here. The envs' NAT/IGW tripwire needs one of them."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.organization_trail_arn == "" || can(regex("^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:[0-9]{12}:trail/[A-Za-z0-9._-]+$", var.organization_trail_arn))
+    error_message = "organization_trail_arn must be a trail ARN (arn:aws:cloudtrail:<region>:<account>:trail/<name>) or empty to create a trail."
+  }
+}
+
+variable "cloudtrail_retention_days" {
+  description = "Days the created trail's log files are kept in its bucket."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.cloudtrail_retention_days >= 90
+    error_message = "cloudtrail_retention_days must be at least 90."
+  }
+}
+
+variable "create_access_analyzer" {
+  description = "Create the account's IAM Access Analyzer in `region` (AWS allows one account analyzer per account and region; false if the account already has one, e.g. from the organization)."
+  type        = bool
+  default     = true
+}
+
+variable "plan_secret_arns" {
+  description = "Secrets Manager secret ARNs the env plans read, so the read-only plan role may read them: the OIDC client secret of each env that turns SSO on (`oidc.client_secret_arn`). Empty = none (plans of envs with OIDC then fail with AccessDenied)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.plan_secret_arns : can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", a))])
+    error_message = "plan_secret_arns must be Secrets Manager secret ARNs (arn:aws:secretsmanager:<region>:<account>:secret:<name>)."
+  }
 }

@@ -4,8 +4,10 @@ bucket needs: versioning, SSE-KMS with a rotating CMK, no public access, TLS-onl
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -61,9 +63,9 @@ def plan(workdir: Path, aws_env: str, *extra: str) -> dict[str, Any]:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": "us-east-1",
     }
-    proc = tf(
-        ["plan", "-input=false", "-no-color", "-var", "org=acme", *extra, "-out", "tf.plan"], workdir, env
-    )
+    if not any(e.startswith("org=") for e in extra):
+        extra = ("-var", "org=acme", *extra)
+    proc = tf(["plan", "-input=false", "-no-color", *extra, "-out", "tf.plan"], workdir, env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     show = tf(["show", "-json", "tf.plan"], workdir, env)
     assert show.returncode == 0, show.stderr
@@ -71,6 +73,65 @@ def plan(workdir: Path, aws_env: str, *extra: str) -> dict[str, Any]:
         r["address"]: r.get("values", {})
         for r in json.loads(show.stdout)["planned_values"]["root_module"]["resources"]
     }
+
+
+OIDC_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:acme-airflow-dev-oidc-AbCdEf"
+# The API calls each data source type makes on plan (Terraform AWS provider's data sources; none = no AWS call
+# beyond what every plan does). A data source type not listed here fails the test: add it with its calls.
+DATA_SOURCE_CALLS: dict[str, list[str]] = {
+    "aws_caller_identity": [],  # sts:GetCallerIdentity needs no permission
+    "aws_partition": [],
+    "aws_region": [],
+    "aws_iam_policy_document": [],
+    "aws_availability_zones": ["ec2:DescribeAvailabilityZones"],
+    "aws_subnet": ["ec2:DescribeSubnets"],
+    "aws_vpc": ["ec2:DescribeVpcs"],
+    "aws_kms_alias": ["kms:ListAliases", "kms:DescribeKey"],
+    "aws_kms_key": ["kms:DescribeKey"],
+    "aws_secretsmanager_random_password": ["secretsmanager:GetRandomPassword"],
+    "aws_secretsmanager_secret_version": ["secretsmanager:GetSecretValue", "kms:Decrypt"],
+    "aws_ecr_repository": ["ecr:DescribeRepositories"],
+    "aws_db_snapshot": ["rds:DescribeDBSnapshots"],
+}
+
+
+def _data_source_types() -> set[str]:
+    files = [*(REPO / "infra" / "modules").glob("*/*.tf"), *(REPO / "infra" / "envs" / "dev").glob("*.tf")]
+    return {m for f in files for m in re.findall(r'^data "([a-z0-9_]+)"', f.read_text(), re.MULTILINE)}
+
+
+def _allowed(statements: list[dict[str, Any]], action: str) -> bool:
+    for st in statements:
+        acts = st.get("Action", [])
+        acts = [acts] if isinstance(acts, str) else acts
+        if st.get("Effect") == "Allow" and any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in acts):
+            return True
+    return False
+
+
+def plan_role_covers_what_the_plan_reads(res: dict[str, Any]) -> None:
+    """ReadOnlyAccess (moto's copy of the AWS managed policy) plus the role's inline policies cover every call the
+    env plans' data sources make, including the OIDC client secret named in plan_secret_arns."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    statements = list(json.loads(aws_managed_policies_data)["ReadOnlyAccess"]["Document"]["Statement"])
+    statements += json.loads(res["aws_iam_role_policy.plan_reads[0]"]["policy"])["Statement"]
+    unknown = _data_source_types() - set(DATA_SOURCE_CALLS)
+    assert not unknown, f"add the API calls of data sources {sorted(unknown)} to DATA_SOURCE_CALLS"
+    missing = {
+        (t, a) for t in _data_source_types() for a in DATA_SOURCE_CALLS[t] if not _allowed(statements, a)
+    }
+    assert not missing, f"the PR plan role cannot make these calls of the env plans: {sorted(missing)}"
+    reads = {
+        st["Sid"]: st for st in json.loads(res["aws_iam_role_policy.plan_reads[0]"]["policy"])["Statement"]
+    }
+    assert reads["SecretsThePlanReads"]["Resource"] == OIDC_SECRET  # that one secret, nothing else
+    via = reads["TheirKeysThroughSecretsManager"]["Condition"]["StringEquals"]["kms:ViaService"]
+    assert via == "secretsmanager.us-east-1.amazonaws.com"
+    # without the inline policy (as before), the OIDC secret and the random passwords are out of reach
+    readonly = list(json.loads(aws_managed_policies_data)["ReadOnlyAccess"]["Document"]["Statement"])
+    assert not _allowed(readonly, "secretsmanager:GetSecretValue")
+    assert not _allowed(readonly, "secretsmanager:GetRandomPassword")
 
 
 def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
@@ -86,7 +147,10 @@ def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
         "github_repository=acme/airflow-platform",
         "-var",
         "create_github_oidc_provider=false",
+        "-var",
+        f"plan_secret_arns={json.dumps([OIDC_SECRET])}",
     )
+    plan_role_covers_what_the_plan_reads(res)
     assert res["aws_s3_bucket.state"]["bucket"] == "acme-airflow-tfstate-123456789012"  # moto's account id
     assert res["aws_s3_bucket_versioning.state"]["versioning_configuration"][0]["status"] == "Enabled"
     sse = res["aws_s3_bucket_server_side_encryption_configuration.state"]["rule"][0]
@@ -171,6 +235,81 @@ def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
     ]
     assert by_sid["ListEnvPrefixes"]["Resource"] == "arn:aws:s3:::acme-airflow-dags"
     assert "prod/*" not in json.dumps(publish)
+    # The NAT/IGW tripwire's source: a multi-region trail into a KMS-encrypted, TLS-only bucket (trail.tf)
+    trail = res["aws_cloudtrail.this[0]"]
+    assert trail["name"] == "acme-airflow-trail" and trail["is_multi_region_trail"] is True
+    assert trail["include_global_service_events"] is True and trail["enable_log_file_validation"] is True
+    assert (
+        trail["enable_logging"] is True and trail["s3_bucket_name"] == "acme-airflow-cloudtrail-123456789012"
+    )
+    assert trail["event_selector"][0]["include_management_events"] is True
+    assert trail["event_selector"][0]["read_write_type"] in ("All", "WriteOnly")
+    tsse = res["aws_s3_bucket_server_side_encryption_configuration.trail[0]"]["rule"][0]
+    assert tsse["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
+    assert res["aws_kms_key.trail[0]"]["enable_key_rotation"] is True
+    key_policy = {st["Sid"]: st for st in json.loads(res["aws_kms_key.trail[0]"]["policy"])["Statement"]}
+    assert key_policy["CloudTrailEncryptsLogs"]["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
+    trail_arn = "arn:aws:cloudtrail:us-east-1:123456789012:trail/acme-airflow-trail"
+    assert key_policy["CloudTrailEncryptsLogs"]["Condition"]["StringEquals"]["aws:SourceArn"] == trail_arn
+    bucket_policy = {
+        st["Sid"]: st for st in json.loads(res["aws_s3_bucket_policy.trail[0]"]["policy"])["Statement"]
+    }
+    tls = bucket_policy["DenyInsecureTransport"]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert sorted(tls["Resource"]) == [
+        "arn:aws:s3:::acme-airflow-cloudtrail-123456789012",
+        "arn:aws:s3:::acme-airflow-cloudtrail-123456789012/*",
+    ]
+    write = bucket_policy["CloudTrailWrite"]
+    assert write["Resource"] == "arn:aws:s3:::acme-airflow-cloudtrail-123456789012/AWSLogs/123456789012/*"
+    assert write["Condition"]["StringEquals"]["aws:SourceArn"] == trail_arn
+    assert all(res["aws_s3_bucket_public_access_block.trail[0]"].values())
+    # One account analyzer per account and region: here, not in the env stacks
+    analyzer = res["aws_accessanalyzer_analyzer.account[0]"]
+    assert analyzer["type"] == "ACCOUNT" and analyzer["analyzer_name"] == "acme-airflow-account"
     deploy_iam = json.loads(res['aws_iam_role_policy.deploy_iam["prod"]']["policy"])
     scoped = next(st for st in deploy_iam["Statement"] if st["Sid"] == "OwnRolesAndPolicies")["Resource"]
     assert all(":role/acme-airflow-prod-" in r or ":policy/acme-airflow-prod-" in r for r in scoped)
+
+
+def test_organization_trail_instead_of_ours(workdir: Path, aws_env: str) -> None:
+    org_trail = "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-trail"
+    res = plan(
+        workdir,
+        aws_env,
+        "-var",
+        f"organization_trail_arn={org_trail}",
+        "-var",
+        "create_access_analyzer=false",
+    )
+    assert not [
+        a for a in res if a.endswith(".trail[0]") or a.startswith(("aws_cloudtrail.", "aws_accessanalyzer"))
+    ]
+    out = tf(["show", "-json", "tf.plan"], workdir)
+    assert json.loads(out.stdout)["planned_values"]["outputs"]["cloudtrail_trail_arn"]["value"] == org_trail
+
+
+@pytest.mark.parametrize(
+    ("org", "message"),
+    [
+        (
+            "acmeacmeacmeacme",
+            "acmeacmeacmeacme-airflow-prod-alb (33 > 32)",
+        ),  # 16 characters: valid, too long for prod
+        ("a-very-long-org-name", "org must be 2-16"),  # the envs' rule (infra/envs/*/variables.tf)
+        ("Acme", "org must be 2-16"),
+    ],
+)
+def test_org_and_the_names_it_builds_are_validated(
+    workdir: Path, aws_env: str, org: str, message: str
+) -> None:
+    env = {"AWS_ENDPOINT_URL": aws_env, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_REGION": "us-east-1"}  # fmt: skip
+    proc = tf(["plan", "-input=false", "-no-color", "-var", f"org={org}"], workdir, env)
+    assert proc.returncode != 0
+    assert message in " ".join(proc.stderr.split()), proc.stderr[-2000:]
+
+
+def test_fifteen_character_org_fits_every_name(workdir: Path, aws_env: str) -> None:
+    res = plan(workdir, aws_env, "-var", "org=acmeacmeacmeac")  # 15: prod ALB name is exactly 32
+    assert res["aws_cloudtrail.this[0]"]["name"] == "acmeacmeacmeac-airflow-trail"
