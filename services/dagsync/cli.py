@@ -77,13 +77,18 @@ def _parser() -> argparse.ArgumentParser:
             choices=("botocore", "presigned"),
             help="S3 client for LIST/GET: botocore (default) or presigned (opt-in, DAGSYNC_TRANSPORT)",
         )
+        sp.add_argument(
+            "--list-every",
+            type=int,
+            help="with a manifest: a safety-net LIST every Nth cycle, 1 = every cycle (DAGSYNC_LIST_EVERY, 60)",
+        )
         sp.add_argument("--log-level", help="DEBUG|INFO|WARNING|ERROR (DAGSYNC_LOG_LEVEL)")
 
     sp = sub.add_parser("sync", help="run one cycle")
     common(sp)
     sp = sub.add_parser("run", help="loop: one cycle every --interval seconds")
     common(sp)
-    sp.add_argument("--interval", type=float, help="seconds between cycles (DAGSYNC_INTERVAL, 30)")
+    sp.add_argument("--interval", type=float, help="seconds between cycles (DAGSYNC_INTERVAL, 5)")
     sp.add_argument("--backoff-base", type=float, help="first retry delay ceiling (DAGSYNC_BACKOFF_BASE, 2)")
     sp.add_argument("--backoff-cap", type=float, help="max retry delay (DAGSYNC_BACKOFF_CAP, 300)")
     sp.add_argument(

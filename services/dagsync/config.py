@@ -18,7 +18,10 @@ class Settings(BaseSettings):
     source: str | None = None
     dest: str | None = None
     state_dir: str | None = None
-    interval: float = Field(30.0, gt=0)
+    interval: float = Field(5.0, gt=0)
+    list_every: int = Field(
+        60, ge=1
+    )  # manifest mode: a safety-net LIST every Nth cycle (1 = LIST every cycle)
     include: str = ""  # comma-separated globs
     exclude: str = ""
     concurrency: int = Field(32, ge=1, le=256)

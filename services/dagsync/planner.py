@@ -8,11 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .keys import MANIFEST_NAME, PATH_MAX, filter_keys, is_dir_marker
+from .keys import MANIFEST_NAME, PATH_MAX, filter_keys, is_dir_marker, selected
 
 MANIFEST_VERSION = 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -156,6 +156,32 @@ def parse_manifest(data: bytes) -> Manifest:
             raise ManifestError(f"manifest entry {rel!r} needs a non-negative integer size")
         out[rel] = ManifestFile(sha, size)
     return Manifest(commit, out)
+
+
+def manifest_listing(manifest: Manifest) -> list[RemoteObject]:
+    """A listing made of the manifest's own entries (manifest-first cycle, no LIST): sizes from the manifest,
+    ETags unknown (the GET's is recorded); a missing object shows up as a 404 on its GET."""
+    return [RemoteObject(rel, f.size, "") for rel, f in manifest.files.items() if rel != MANIFEST_NAME]
+
+
+def outside_manifest(
+    listing: Iterable[RemoteObject],
+    named: Collection[str],
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> tuple[str, ...]:
+    """Selected listed objects the manifest does not name: not synced in manifest mode, reported instead."""
+    return tuple(
+        sorted(
+            o.rel
+            for o in listing
+            if o.rel != MANIFEST_NAME
+            and not is_dir_marker(o.rel, o.size)
+            and o.rel not in named
+            and selected(o.rel, include, exclude)
+        )
+    )
 
 
 def render_manifest(commit: str | None, files: Mapping[str, ManifestFile]) -> bytes:

@@ -55,6 +55,13 @@ AWS_APIS: AwsApis = {"s3": frozenset({"ListObjectsV2", "GetObject"})}
 log = logging.getLogger("dagsync")
 
 MANIFEST_MAX_BYTES = 64 << 20
+
+
+class NotModified:
+    """_fetch_manifest's answer to a 304: the manifest still has the ETag we published."""
+
+
+NOT_MODIFIED = NotModified()
 CHUNK = 1 << 16
 KMS = ("aws:kms", "aws:kms:dsse")
 
@@ -123,6 +130,11 @@ class CycleResult:
     error: str | None = None
     error_kind: str | None = None
     duration: float = 0.0
+    cpu: float = 0.0  # process CPU seconds during the cycle
+    check: str = (
+        "list"  # how the cycle looked for changes: "list" (ListObjectsV2) | "manifest" (conditional GET)
+    )
+    outside_manifest: tuple[str, ...] = ()  # listed objects the manifest does not name (reported, not synced)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -182,6 +194,8 @@ class Syncer:
         self.exclude = settings.globs("exclude")
         self.consecutive_failures = 0
         self.last_success: float | None = None
+        # Manifest-first (docs/adr/0001-dag-sync.md §2): LIST on the first cycle, then every list_every-th.
+        self._since_list = settings.list_every
         self._retry: Any = None
         if settings.transport == "presigned":  # one retry quota per client, as botocore keeps
             from .fastget import StandardRetry
@@ -192,6 +206,7 @@ class Syncer:
     async def cycle(self) -> CycleResult:
         started = time.time()
         t0 = time.monotonic()
+        c0 = time.process_time()
         res = CycleResult(ok=False, outcome="failed")
         try:
             await self._cycle(res)
@@ -206,6 +221,7 @@ class Syncer:
                 log.debug("cycle failed", exc_info=True)
         finally:
             res.duration = time.monotonic() - t0
+            res.cpu = time.process_time() - c0
             self._record(res, started)
         return res
 
@@ -215,12 +231,68 @@ class Syncer:
         published = published_version(paths)
         res.version = published
         seen = read_json(paths.current_file)
+        if (
+            self._since_list < self.settings.list_every
+            and seen
+            and published
+            and seen.get("mode") == "manifest"
+            and seen.get("manifest_etag")
+            and seen.get("version") == published
+        ):
+            self._since_list += 1
+            if await self._cycle_manifest(res, published, seen):
+                return
+        self._since_list = 1
+        await self._cycle_list(res, published, seen)
+
+    async def _cycle_manifest(self, res: CycleResult, published: str, seen: dict[str, Any]) -> bool:
+        """Manifest-first: one conditional GET of ``_manifest.json``; False = LIST instead (missing, unreadable,
+        or another sidecar published meanwhile)."""
+        res.check = "manifest"
+        got = await self._fetch_manifest(if_none_match=str(seen["manifest_etag"]))
+        if isinstance(got, NotModified):  # the quiet cycle: 304, nothing else
+            res.outcome, res.commit = "unchanged", seen.get("commit")
+            res.unsafe = tuple(tuple(u) for u in seen.get("unsafe", ()))  # type: ignore[misc]
+            self._maybe_gc(published)
+            return True
+        if got is None:
+            return False  # no manifest any more: the LIST decides (mirror mode)
+        data, etag = got
+        try:
+            manifest = planner.parse_manifest(data)
+        except planner.ManifestError:
+            return False  # the LIST path fails the cycle with the reason, the last good version stays
+        listing = planner.manifest_listing(manifest)
+        async with self._lock():
+            now_published = published_version(self.paths)
+            now_seen = read_json(self.paths.current_file)
+            if (now_published, now_seen) != (published, seen):
+                if (
+                    now_seen
+                    and now_published
+                    and now_seen.get("version") == now_published
+                    and (now_seen.get("manifest_etag") == etag)
+                ):
+                    res.outcome, res.version = "adopted", now_published
+                    res.commit = now_seen.get("commit")
+                    res.unsafe = tuple(tuple(u) for u in now_seen.get("unsafe", ()))  # type: ignore[misc]
+                    return True
+                moved = True  # ours may be older than what was published meanwhile: let the LIST decide
+            else:
+                moved = False
+                await self._publish(res, listing, None, published, (manifest, etag))
+        return not moved
+
+    async def _cycle_list(self, res: CycleResult, published: str | None, seen: dict[str, Any] | None) -> None:
+        paths = self.paths
+        res.check = "list"
         listing = await self._list()
         lid = planner.listing_id(listing)
         res.listed, res.listing_id = len(listing), lid
-        if self._is_current(seen, published, lid):  # ETag short-circuit: LIST only
+        if self._is_current(seen, published, lid, listing):  # ETag short-circuit: LIST only
             res.outcome, res.commit = "unchanged", (seen or {}).get("commit")
             res.unsafe = tuple((seen or {}).get("unsafe", ()))
+            self._report_outside(res, seen, published, listing)
             self._maybe_gc(published)
             return
         async with self._lock():
@@ -229,7 +301,7 @@ class Syncer:
             if (now_published, now_seen) != (published, seen):
                 # Another sidecar published while we listed or waited: adopt it, or list again under the
                 # lock so a stale listing never replaces a newer version.
-                if self._is_current(now_seen, now_published, lid):
+                if self._is_current(now_seen, now_published, lid, listing):
                     res.outcome, res.version = "adopted", now_published
                     res.commit = (now_seen or {}).get("commit")
                     res.unsafe = tuple((now_seen or {}).get("unsafe", ()))
@@ -237,12 +309,28 @@ class Syncer:
                 listing = await self._list()
                 lid = planner.listing_id(listing)
                 res.listed, res.listing_id = len(listing), lid
-                if self._is_current(now_seen, now_published, lid):
+                if self._is_current(now_seen, now_published, lid, listing):
                     res.outcome, res.version = "adopted", now_published
                     res.commit = (now_seen or {}).get("commit")
                     return
             published = now_published
             await self._publish(res, listing, lid, published)
+
+    def _report_outside(
+        self,
+        res: CycleResult,
+        seen: dict[str, Any] | None,
+        published: str | None,
+        listing: list[RemoteObject],
+    ) -> None:
+        """On a quiet LIST in manifest mode: name the objects the manifest does not list (they are not synced)."""
+        if not seen or seen.get("mode") != "manifest" or not published:
+            return
+        index = load_index(self.paths, published) or {}
+        named = set(index) | {str(u[0]) for u in seen.get("unsafe", ())}
+        res.outside_manifest = planner.outside_manifest(
+            listing, named, include=self.include, exclude=self.exclude
+        )
 
     def _maybe_gc(self, current: str | None) -> None:
         """Collect expired versions on a quiet cycle too, if the lock is free right now."""
@@ -260,19 +348,36 @@ class Syncer:
             os.close(fd)
 
     @staticmethod
-    def _is_current(seen: dict[str, Any] | None, published: str | None, lid: str) -> bool:
-        return bool(seen and published and seen.get("version") == published and seen.get("listing_id") == lid)
+    def _is_current(
+        seen: dict[str, Any] | None, published: str | None, lid: str, listing: list[RemoteObject]
+    ) -> bool:
+        """Nothing to do: the listing is the one published, or (manifest mode) the manifest's ETag is.
+
+        In manifest mode the published set depends only on the manifest, so objects outside it do not matter.
+        """
+        if not (seen and published and seen.get("version") == published):
+            return False
+        if seen.get("listing_id") == lid:
+            return True
+        if seen.get("mode") != "manifest" or not seen.get("manifest_etag"):
+            return False
+        return any(o.rel == MANIFEST_NAME and o.etag == seen["manifest_etag"] for o in listing)
 
     async def _publish(
-        self, res: CycleResult, listing: list[RemoteObject], lid: str, published: str | None
+        self,
+        res: CycleResult,
+        listing: list[RemoteObject],
+        lid: str | None,
+        published: str | None,
+        fetched: tuple[planner.Manifest, str] | None = None,
     ) -> None:
         paths = self.paths
         if published and not version_complete(paths, published):
             published = None  # DEST points at a damaged tree: build a fresh one and re-point it
-        manifest = None
+        manifest, manifest_etag = fetched if fetched else (None, None)
         by_rel = {o.rel: o for o in listing}
-        if MANIFEST_NAME in by_rel:
-            manifest = await self._get_manifest(by_rel[MANIFEST_NAME])
+        if fetched is None and MANIFEST_NAME in by_rel:
+            manifest, manifest_etag = await self._get_manifest(by_rel[MANIFEST_NAME])
         current = (load_index(paths, published) or {}) if published else {}
         plan = planner.plan(
             listing,
@@ -283,6 +388,10 @@ class Syncer:
             path_budget=self._path_budget(),
         )
         res.unsafe, res.commit = plan.unsafe, plan.commit
+        if manifest is not None and lid is not None:
+            res.outside_manifest = planner.outside_manifest(
+                listing, manifest.files.keys(), include=self.include, exclude=self.exclude
+            )
         if not plan.publishable:
             more = f" (+{len(plan.problems) - 3} more)" if len(plan.problems) > 3 else ""
             raise SyncError("manifest", "manifest not publishable: " + "; ".join(plan.problems[:3]) + more)
@@ -305,6 +414,7 @@ class Syncer:
                 "listing_id": lid,
                 "commit": plan.commit,
                 "mode": plan.mode,
+                "manifest_etag": manifest_etag,
                 "published_at": time.time(),
                 "unsafe": [list(u) for u in plan.unsafe[:1000]],
             },
@@ -339,18 +449,42 @@ class Syncer:
             retry=self._retry,
         )
 
-    async def _get_manifest(self, obj: RemoteObject) -> planner.Manifest:
+    async def _get_manifest(self, obj: RemoteObject) -> tuple[planner.Manifest, str]:
         if obj.size > MANIFEST_MAX_BYTES:
             raise SyncError(
                 "manifest", f"{MANIFEST_NAME} is {obj.size} bytes, more than {MANIFEST_MAX_BYTES}"
             )
-        resp = await self.s3.get_object(Bucket=self.source.bucket, Key=self.source.key(MANIFEST_NAME))
-        async with resp["Body"] as body:
-            data = await body.read()
+        got = await self._fetch_manifest()
+        if got is None or isinstance(got, NotModified):
+            raise SyncError("changed", f"{self.source}{MANIFEST_NAME} was deleted since the LIST")
+        data, etag = got
         try:
-            return planner.parse_manifest(data)
+            return planner.parse_manifest(data), etag
         except planner.ManifestError as exc:
             raise SyncError("manifest", f"{self.source}{MANIFEST_NAME}: {exc}") from None
+
+    async def _fetch_manifest(
+        self, if_none_match: str | None = None
+    ) -> tuple[bytes, str] | NotModified | None:
+        """GET the manifest: (body, ETag); None if there is none; NOT_MODIFIED on a 304 (If-None-Match)."""
+        kw = {"IfNoneMatch": f'"{if_none_match}"'} if if_none_match else {}
+        try:
+            resp = await self.s3.get_object(
+                Bucket=self.source.bucket, Key=self.source.key(MANIFEST_NAME), **kw
+            )
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = exc.response.get("Error", {}).get("Code")
+            if status == 304 or code == "304":
+                return NOT_MODIFIED
+            if code == "NoSuchKey":
+                return None
+            raise
+        async with resp["Body"] as body:
+            if int(resp.get("ContentLength") or 0) > MANIFEST_MAX_BYTES:
+                raise SyncError("manifest", f"{MANIFEST_NAME} is more than {MANIFEST_MAX_BYTES} bytes")
+            data = await body.read()
+        return bytes(data), planner.strip_etag(str(resp.get("ETag", "")))
 
     # ---- build --------------------------------------------------------------------------------------------
     async def _build(
@@ -517,7 +651,8 @@ class Syncer:
             m.errors.labels(kind=res.error_kind or "internal").inc()
         m.cycles.labels(result=res.outcome).inc()
         m.cycle_duration.observe(res.duration)
-        m.objects_listed.set(res.listed)
+        if res.check == "list":
+            m.objects_listed.set(res.listed)
         m.objects_downloaded.inc(res.downloaded)
         m.objects_linked.inc(res.linked)
         m.objects_deleted.inc(res.deleted)
@@ -570,7 +705,11 @@ class Syncer:
             "unverified": res.unverified,
             "unsafe_keys": len(res.unsafe),
             "unsafe_sample": [list(u) for u in res.unsafe[:20]],
+            "check": res.check,
+            "outside_manifest": len(res.outside_manifest),
+            "outside_manifest_sample": list(res.outside_manifest[:20]),
             "duration_s": round(res.duration, 4),
+            "cpu_s": round(res.cpu, 4),
             "consecutive_failures": self.consecutive_failures,
             "error_kind": res.error_kind,
             "error": res.error,

@@ -36,8 +36,33 @@ def sync_once(settings: Settings) -> CycleResult:
     return asyncio.run(go())
 
 
+class SyncLoop:
+    """One long-lived Syncer, as inside ``dagsync run``: its own event loop and S3 client across cycles."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._cm = s3_client(settings)
+        client = self.loop.run_until_complete(self._cm.__aenter__())
+        self.syncer = Syncer(settings, client)
+
+    def cycle(self) -> CycleResult:
+        return self.loop.run_until_complete(self.syncer.cycle())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self._cm.__aexit__(None, None, None))
+        self.loop.close()
+
+    def __enter__(self) -> SyncLoop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def publish_once(local: Path, bucket: str, prefix: str = "dags/", **kw: Any) -> PublishResult:
-    st = Settings(source=str(local), dest=f"s3://{bucket}/{prefix}", commit="c1", max_attempts=3, **kw)
+    st = Settings(
+        **{"source": str(local), "dest": f"s3://{bucket}/{prefix}", "commit": "c1", "max_attempts": 3, **kw}
+    )
 
     async def go() -> PublishResult:
         async with s3_client(st) as c:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dagsync.keys import MANIFEST_NAME, filter_keys
+from dagsync.keys import MANIFEST_NAME, filter_keys, glob_match, is_dir_marker
 from dagsync.planner import (
     IndexEntry,
     Manifest,
@@ -17,6 +17,8 @@ from dagsync.planner import (
     ManifestFile,
     RemoteObject,
     listing_id,
+    manifest_listing,
+    outside_manifest,
     parse_manifest,
     plan,
     render_manifest,
@@ -165,3 +167,33 @@ def test_manifest_roundtrip_and_rejects() -> None:
     ):
         with pytest.raises(ManifestError):
             parse_manifest(bad)
+
+
+@settings(max_examples=400, deadline=None)
+@given(INDEX, MANIFEST_FILES)
+def test_manifest_first_plan_equals_the_listed_plan(current, mfiles) -> None:
+    """A changed manifest seen without a LIST plans the same set and version as with a LIST that holds every
+    listed file at its size; whether a file is really there shows on its GET (404 / size check in the shell)."""
+    manifest = Manifest("c1", {rel: ManifestFile(_sha(e), s) for rel, (e, s) in mfiles.items()})
+    listing = manifest_listing(manifest)
+    assert {o.rel for o in listing} == set(mfiles) - {MANIFEST_NAME}
+    p = plan(listing, current, manifest)
+    full = plan([RemoteObject(rel, s, e) for rel, (e, s) in mfiles.items()], current, manifest)
+    assert p.publishable and (p.version, p.target, p.delete) == (full.version, full.target, full.delete)
+    assert {d.rel for d in p.download} == {d.rel for d in full.download}
+    assert all(d.expect_sha256 == manifest.files[d.rel].sha256 for d in p.download)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LISTING, st.sets(RELS), st.lists(st.sampled_from(["*.py", "d/**", "a*"]), max_size=2))
+def test_outside_manifest(listing, named, exclude) -> None:
+    out = outside_manifest(listing, named, exclude=exclude)
+    assert list(out) == sorted(set(out))
+    for o in listing:
+        expected = (
+            o.rel != MANIFEST_NAME
+            and not is_dir_marker(o.rel, o.size)
+            and o.rel not in named
+            and not any(glob_match(x, o.rel) for x in exclude)
+        )
+        assert (o.rel in out) == expected, o

@@ -238,8 +238,11 @@ def test_manifest_mode_publishes_exactly_the_manifest(s3, bucket, proxy, tmp_pat
     put(s3, bucket, "dags/a.py", b"Z")  # same size, in flight
     proxy.reset_counts()
     res = sync_once(st)
-    assert res.ok and res.outcome == "adopted" and tree(dest) == {"a.py": b"A", "sub/b.py": b"B"}
-    assert proxy.snapshot().get("GetObject") == 1  # only the manifest
+    assert res.ok and res.outcome == "unchanged" and tree(dest) == {"a.py": b"A", "sub/b.py": b"B"}
+    assert proxy.snapshot() == {
+        "ListObjectsV2": 1
+    }  # the manifest's ETag is the published one: nothing to GET
+    assert res.outside_manifest == ("new.py",)  # reported, not synced
 
     # the manifest of the next commit arrives
     (local / "a.py").write_bytes(b"Z")
