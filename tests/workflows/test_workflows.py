@@ -30,6 +30,7 @@ IMAGES = {"airflow", "dagsync", "services"}  # agreed image dirs: images/<name>/
 ALLOWED_ELEVATION = {
     "id-token": "write",  # OIDC token for aws-actions/configure-aws-credentials
     "pull-requests": "write",  # the plan summary comment
+    "actions": "read",  # deploy: the validate runs of the commit, the prod environment's protection rules
 }
 PIN = re.compile(r"^(?P<repo>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40})$")
 VERSION_COMMENT = re.compile(r"#\s*v?\d+\.\d+\.\d+\b")
@@ -253,8 +254,8 @@ def test_deploy_plan_on_prs_and_gated_applies() -> None:
 
     assert jobs["apply-dev"]["environment"] == "dev"
     assert jobs["apply-prod"]["environment"] == "prod"
-    assert needs(jobs["apply-dev"]) == ["images"]
-    assert needs(jobs["apply-prod"]) == ["apply-dev"]
+    assert needs(jobs["apply-dev"]) == ["gate", "images"] and needs(jobs["images"]) == ["gate"]
+    assert needs(jobs["apply-prod"]) == ["gate", "apply-dev"]
     assert "pull_request" not in str(jobs["images"].get("if")) or "!=" in str(jobs["images"]["if"])
     for jid in ("apply-dev", "apply-prod"):
         runs = "\n".join(str(s.get("run", "")) for s in jobs[jid]["steps"])
@@ -265,7 +266,7 @@ def test_deploy_plan_on_prs_and_gated_applies() -> None:
             'ecs_rollout_check.py --cluster "$ORG-airflow-$DEPLOY_ENV-cluster"' in runs
             and "--image-tag" in runs
         )
-        assert jobs[jid]["env"]["TF_VAR_image_tag"] == "${{ github.sha }}"
+        assert jobs[jid]["env"]["TF_VAR_image_tag"] == "${{ needs.gate.outputs.image_tag }}"
 
 
 def test_deploy_images_are_scanned_before_push_with_immutable_sha_tags() -> None:
@@ -280,7 +281,7 @@ def test_deploy_images_are_scanned_before_push_with_immutable_sha_tags() -> None
     assert build["push"] is False and build["load"] is True
     trivy = steps[idx["trivy-action"]]["with"]
     assert trivy["exit-code"] == "1" and "CRITICAL" in trivy["severity"]
-    assert job["env"]["IMAGE_TAG"] == "${{ github.sha }}"
+    assert job["env"]["IMAGE_TAG"] == "${{ needs.gate.outputs.image_tag }}"
     assert job["env"]["REPOSITORY"] == "${{ vars.ORG }}-airflow-${{ matrix.image }}"
 
 
