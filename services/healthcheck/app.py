@@ -41,10 +41,27 @@ class ComponentModel(BaseModel):
     checked_at: str = Field(description="ISO 8601 UTC time the probe finished")
 
 
+class SloModel(BaseModel):
+    state: Literal["within_budget", "burning", "spent"] = Field(
+        description="spent: budget over the SLO window used up; burning: a fast or slow burn-rate pair fires"
+    )
+    objective: float = Field(description="target fraction of good events, e.g. 0.99")
+    budget_remaining: float = Field(
+        description="1 - budget consumed over the SLO window (negative: overspent)"
+    )
+    burn_rates: dict[str, float] = Field(description="burn rate per window (5m, 30m, 1h, 6h, 28d)")
+    burning: list[str] = Field(description="burn-rate pairs whose both windows exceed their factor")
+    events: float = Field(description="events (requests, samples, starts) over the SLO window")
+    runbook: str = Field(description="runbook path in the repository")
+
+
 class StatusModel(BaseModel):
     status: StatusValue = Field(description="overall status by the aggregation rule (docs/adr/0007)")
     checked_at: str = Field(description="ISO 8601 UTC time of the probe round")
     components: dict[str, ComponentModel]
+    slos: dict[str, SloModel] | None = Field(
+        None, description="SLO state from CloudWatch (docs/slo.md); only with the slo probe on"
+    )
 
 
 class HealthModel(BaseModel):

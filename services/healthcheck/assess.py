@@ -239,6 +239,7 @@ def dagsync(
         "newest_sync_age_s": min(known) if known else None,
         "oldest_sync_age_s": None if not live else (max(known) if len(known) == len(ages) else None),
         "forgotten": forgotten,
+        "ages": {c.sidecar_id: a for c, a in zip(live, ages, strict=True)},  # per sidecar, for the SLI
     }
     if not live:
         why = f"no live sidecar status files in {where}"

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .aggregate import Role, Rule, parse_patterns
 from .assess import AIRFLOW_PARTS
+from .slo import SpecError, parse_spec
 
 CsvList = Annotated[list[str], NoDecode]
 
@@ -112,6 +113,14 @@ class Settings(BaseSettings):
     alarms_prefix: str = Field("", description="alarm name prefix (DescribeAlarms AlarmNamePrefix)")
     alarms_timeout: float = Field(5.0, gt=0)
 
+    # SLO state from CloudWatch (docs/slo.md): the observability module's `slo_spec` output
+    slo_enabled: bool = False
+    slo_spec: str = Field("", description="JSON of the observability module's slo_spec output")
+    slo_refresh: float = Field(
+        300.0, ge=10, description="seconds between CloudWatch reads (GetMetricData is billed per metric)"
+    )
+    slo_timeout: float = Field(5.0, gt=0)
+
     # optional CloudWatch publishing of component health
     publish_enabled: bool = False
     publish_namespace: str = "AirflowPlatform/Health"
@@ -195,6 +204,11 @@ class Settings(BaseSettings):
             )
         if self.alarms_enabled and not self.alarms_prefix:
             raise ValueError("alarms probe is on but HEALTHCHECK_ALARMS_PREFIX is empty")
+        if self.slo_enabled:
+            try:
+                parse_spec(self.slo_spec)
+            except SpecError as exc:
+                raise ValueError(f"HEALTHCHECK_SLO_SPEC: {exc}") from None
         return self
 
     def rule(self) -> Rule:

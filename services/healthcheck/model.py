@@ -65,8 +65,12 @@ class Snapshot:
     components: dict[str, ComponentResult]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "status": self.status.value,
             "checked_at": iso(self.checked_at),
             "components": {name: c.to_json() for name, c in sorted(self.components.items())},
         }
+        slo = self.components.get("slo")
+        if slo is not None and "slos" in slo.facts:  # the SLO probe's states (docs/slo.md)
+            doc["slos"] = slo.facts["slos"]
+        return doc

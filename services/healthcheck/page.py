@@ -43,6 +43,30 @@ def summary(snap: Snapshot, now: float) -> dict[str, str]:
     return {"sync_age": sync, "queue_depth": queue, "workers": workers}
 
 
+def slo_table(snap: Snapshot) -> str:
+    """The SLO states of the slo probe (docs/slo.md), or nothing when it is off."""
+    slo = snap.components.get("slo")
+    states = slo.facts.get("slos") if slo is not None else None
+    if not states:
+        return ""
+    rows = []
+    for name, st in sorted(states.items()):
+        rates = ", ".join(f"{w} {r:g}x" for w, r in st["burn_rates"].items())
+        rows.append(
+            f'    <tr data-slo="{_e(name)}" data-state="{_e(st["state"])}"><td class="name">{_e(name)}</td>'
+            f'<td><span class="badge {_e(st["state"])}">{_e(st["state"].replace("_", " "))}</span></td>'
+            f'<td class="num">{st["objective"] * 100:g}%</td>'
+            f'<td class="num">{st["budget_remaining"] * 100:.1f}%</td>'
+            f'<td class="detail">{_e(rates)}</td><td class="detail">{_e(st["runbook"])}</td></tr>'
+        )
+    head = "<tr><th>SLO</th><th>State</th><th>Objective</th><th>Budget left</th><th>Burn rates</th><th>Runbook</th></tr>"
+    return (
+        f'<table id="slos">\n  <thead>{head}</thead>\n  <tbody>\n'
+        + "\n".join(rows)
+        + "\n  </tbody>\n</table>"
+    )
+
+
 def render(snap: Snapshot, rule: Rule, now: float, refresh: int) -> str:
     rows = []
     for name, c in sorted(snap.components.items()):
@@ -65,6 +89,7 @@ def render(snap: Snapshot, rule: Rule, now: float, refresh: int) -> str:
         checked_at=_e(iso(snap.checked_at)),
         checked_ago=_e(ago(now - snap.checked_at)),
         rows="\n".join(rows),
+        slos=slo_table(snap),
         rule=_e(rule.describe()),
         **{k: _e(v) for k, v in summary(snap, now).items()},
     )

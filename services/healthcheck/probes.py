@@ -26,14 +26,14 @@ from platform_common.aws import AwsApis, aio_client, client_config
 from platform_common.redact import redact_text
 from platform_common.secrets import db_url_from_secret, libpq_url
 
-from . import assess
+from . import assess, slo
 from .config import Settings
 from .model import ComponentResult
 
 # Every AWS call of this module (docs/adr/0003-nat-free-vpc-endpoints.md needs an endpoint for each).
 AWS_APIS: AwsApis = {
     "ecs": frozenset({"DescribeServices"}),
-    "cloudwatch": frozenset({"DescribeAlarms"}),
+    "cloudwatch": frozenset({"DescribeAlarms", "GetMetricData"}),
 }
 
 UNACKED_KEY = "unacked"  # kombu Redis transport: messages a worker holds but has not acked
@@ -83,6 +83,8 @@ class Probes(contextlib.AsyncExitStack):
         # Own small pool: a hung shared filesystem (EFS) blocks these threads, not the event loop.
         self._files = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dagsync-probe")
         self._pg_url: str | None = None  # from HEALTHCHECK_POSTGRES_SECRET_ARN
+        self._slo_spec = slo.parse_spec(settings.slo_spec) if settings.slo_enabled else None
+        self._slo_last: tuple[float, list[ComponentResult]] | None = None  # (monotonic time, result)
 
     async def __aenter__(self) -> Probes:
         await super().__aenter__()
@@ -114,10 +116,9 @@ class Probes(contextlib.AsyncExitStack):
         if s.ecs_enabled:
             cfg = client_config(max_attempts=2, connect_timeout=s.ecs_timeout, read_timeout=s.ecs_timeout)
             self._ecs = await self.enter_async_context(aio_client("ecs", cfg))
-        if s.alarms_enabled:
-            cfg = client_config(
-                max_attempts=2, connect_timeout=s.alarms_timeout, read_timeout=s.alarms_timeout
-            )
+        if s.alarms_enabled or s.slo_enabled:
+            wait = max(s.alarms_timeout if s.alarms_enabled else 0, s.slo_timeout if s.slo_enabled else 0)
+            cfg = client_config(max_attempts=2, connect_timeout=wait, read_timeout=wait)
             self._cw = await self.enter_async_context(aio_client("cloudwatch", cfg))
 
     def probes(self) -> list[Probe]:
@@ -169,6 +170,8 @@ class Probes(contextlib.AsyncExitStack):
         if s.alarms_enabled:
             target = f"CloudWatch alarms {s.alarms_prefix}*"
             out.append(Probe("alarms", target, s.alarms_timeout, ("cloudwatch_alarms",), self.alarms))
+        if s.slo_enabled:
+            out.append(Probe("slo", "CloudWatch GetMetricData (SLOs)", s.slo_timeout, ("slo",), self.slo))
         return out
 
     async def _get_json(self, url: str, wait_s: float) -> tuple[int, Any]:
@@ -316,3 +319,45 @@ class Probes(contextlib.AsyncExitStack):
                 if alarm.get("StateValue") == "ALARM" and alarm["AlarmName"].startswith(self.s.alarms_prefix):
                     names.append(alarm["AlarmName"])
         return [assess.alarms(names, self.s.alarms_prefix, now=time.time(), latency_ms=_ms(t0))]
+
+    async def slo(self) -> list[ComponentResult]:
+        """One GetMetricData per window (Sum of every SLO metric over it), at most every ``slo_refresh`` s."""
+        spec = self._slo_spec
+        assert spec is not None and self._cw is not None
+        if self._slo_last is not None and time.monotonic() - self._slo_last[0] < self.s.slo_refresh:
+            return self._slo_last[1]
+        t0 = time.perf_counter()
+        refs = spec.refs()
+        ids = {f"m{i}": r for i, r in enumerate(refs)}
+        end = time.time()
+        sums: dict[int, dict[str, float]] = {}
+        for window in spec.windows():
+            got: dict[str, float] = {}
+            queries = [
+                {
+                    "Id": qid,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": r.namespace,
+                            "MetricName": r.metric,
+                            "Dimensions": [{"Name": k, "Value": v} for k, v in r.dimensions],
+                        },
+                        "Period": window,
+                        "Stat": "Sum",
+                    },
+                }
+                for qid, r in ids.items()
+            ]
+            for i in range(0, len(queries), 500):  # GetMetricData takes at most 500 queries
+                paginator = self._cw.get_paginator("get_metric_data")
+                async for page in paginator.paginate(
+                    MetricDataQueries=queries[i : i + 500], StartTime=end - window, EndTime=end
+                ):
+                    for res in page.get("MetricDataResults", []):
+                        key = ids[res["Id"]].key()
+                        got[key] = got.get(key, 0.0) + sum(float(v) for v in res.get("Values", []))
+            sums[window] = got
+        states = [slo.evaluate(x, sums, spec.window) for x in spec.slos]
+        result = [slo.component(states, now=time.time(), latency_ms=_ms(t0))]
+        self._slo_last = (time.monotonic(), result)
+        return result

@@ -19,7 +19,10 @@ log = logging.getLogger("healthcheck.publish")
 
 
 def metric_data(snap: Snapshot, env: str = "") -> list[dict[str, Any]]:
-    """``ComponentStatus`` per component and ``OverallStatus``: 0 ok, 1 degraded, 2 down."""
+    """``ComponentStatus`` per component and ``OverallStatus``: 0 ok, 1 degraded, 2 down. Plus the SLIs this
+    aggregator measures (docs/slo.md): ``DagSyncAge`` per sidecar, ``DagSyncWorstAge`` (the oldest live sidecar),
+    ``SchedulerHeartbeatAge``, and one sample per round for the time-based SLOs (``DagFreshnessSamples`` /
+    ``DagFreshnessBad``, ``SchedulerSamples`` / ``SchedulerBad``: bad when the component is not ok)."""
     base = [{"Name": "Env", "Value": env}] if env else []
     data = [
         {
@@ -33,6 +36,28 @@ def metric_data(snap: Snapshot, env: str = "") -> list[dict[str, Any]]:
     data.append(
         {"MetricName": "OverallStatus", "Dimensions": base, "Value": float(snap.status.rank), "Unit": "None"}
     )
+
+    def add(name: str, value: float, unit: str, dims: list[dict[str, str]] = base) -> None:
+        data.append({"MetricName": name, "Dimensions": dims, "Value": float(value), "Unit": unit})
+
+    sync = snap.components.get("dagsync")
+    if sync is not None:
+        ages = sync.facts.get("ages") or {}
+        for sidecar, age in sorted(ages.items()):
+            if age is not None:
+                add("DagSyncAge", age, "Seconds", [*base, {"Name": "Sidecar", "Value": sidecar}])
+        known = [a for a in ages.values() if a is not None]
+        if known:
+            add("DagSyncWorstAge", max(known), "Seconds")
+        add("DagFreshnessSamples", 1, "Count")
+        add("DagFreshnessBad", 0 if sync.status.value == "ok" else 1, "Count")
+    sched = snap.components.get("airflow_scheduler")
+    if sched is not None:
+        age = sched.facts.get("heartbeat_age_s")
+        if age is not None:
+            add("SchedulerHeartbeatAge", max(0.0, age), "Seconds")
+        add("SchedulerSamples", 1, "Count")
+        add("SchedulerBad", 0 if sched.status.value == "ok" else 1, "Count")
     return data
 
 

@@ -63,7 +63,8 @@ def test_status_contract_health_metrics_openapi(
     schema = httpx.get(f"{app.url}/openapi.json").json()
     assert {"/status", "/health", "/metrics", "/"} <= set(schema["paths"])
     status_schema = schema["components"]["schemas"]["StatusModel"]
-    assert set(status_schema["properties"]) == {"status", "checked_at", "components"}
+    assert set(status_schema["properties"]) == {"status", "checked_at", "components", "slos"}
+    assert "slos" not in status_schema.get("required", [])  # only with the slo probe on (docs/slo.md)
 
 
 def test_hung_dependency_does_not_hold_status(

@@ -158,11 +158,13 @@ def test_publishes_component_health_to_cloudwatch(aws_env: str, live_app: Any, t
             assert dims.get("Env") == "test"
         return out
 
-    got = wait_until(lambda: (p := published()) and len(p) == 3 and p, 60, what="published metrics")
+    got = wait_until(lambda: (p := published()) and len(p) == 5 and p, 60, what="published metrics")
     assert got == {
         "ecs": 2.0,
         "dagsync": 2.0,
         "OverallStatus": 1.0,
+        "DagFreshnessSamples": 1.0,  # the DAG freshness SLI: one sample per round, bad while dagsync is not ok
+        "DagFreshnessBad": 1.0,
     }  # down, down; both degrade-only -> degraded
     assert httpx.get(f"{app.url}/status").json()["status"] == "degraded"
 

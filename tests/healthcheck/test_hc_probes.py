@@ -203,10 +203,13 @@ def scaler_db(postgres_server: Server) -> str:
         conn.execute(f"DROP DATABASE IF EXISTS {dbname}")
         conn.execute(f"CREATE DATABASE {dbname}")
     with psycopg.connect(f"{base}/{dbname}", autocommit=True) as conn:
-        conn.execute("CREATE TABLE task_instance (state text, hostname text, queue text)")
+        conn.execute(
+            "CREATE TABLE task_instance (state text, hostname text, queue text, queued_dttm timestamptz,"
+            " start_date timestamptz)"
+        )
         rows = [("queued", None, "default")] * 5 + [("running", "worker-1", "default")] * 3
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO task_instance VALUES (%s, %s, %s)", rows)
+            cur.executemany("INSERT INTO task_instance VALUES (%s, %s, %s, now(), now())", rows)
     return f"{base}/{dbname}"
 
 
