@@ -1015,9 +1015,11 @@ class Runner:
 
     def begin_stop(self, task: Task, reason: str, scheduled: bool) -> None:
         task.stopping, task.stop_reason, task.scheduled_stop = True, reason, scheduled
+        self.update_fronts()  # no new connections to it (the ALB deregisters a target first)
         task.waves = core.stop_waves({n: [d for d, _ in c.depends_on] for n, c in task.containers.items()})
         log.info("stopping task %s (%s): %s", task.task_id, task.service or task.family, reason)
         self.event("stopping", task_arn=task.arn, task_id=task.task_id, service=task.service, reason=reason)
+        self.ship_logs([task])  # whoever waits for STOPPED reads the log next
         with contextlib.suppress(Exception):
             self.ecs.stop_task(cluster=self.cfg.cluster, task=task.arn, reason=reason[:1024])
         if not scheduled and task.service and not reason.startswith("Service "):
@@ -1118,7 +1120,11 @@ class Runner:
                 end = data.rfind(b"\n")
                 if end < 0:
                     continue
-                lines = [ln for ln in data[: end + 1].decode(errors="replace").splitlines() if ln]
+                lines = [
+                    ln
+                    for ln in data[: end + 1].decode(errors="replace").splitlines()
+                    if ln and not (ln.startswith("=== ") and f" starting {c.proc_name}: " in ln)  # our header
+                ]
                 stream = f"{prefix}/{c.name}/{task.task_id}"
                 try:
                     if c.shipped == 0:

@@ -19,11 +19,12 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.servers import Server
+from devtools.fargate.runner import can_execute
+from devtools.servers import Server, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = "fg-test"
-VENV_PY = str(REPO / ".venv" / "bin" / "python")
+FRONT_PORT = free_port()
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0, step: float = 0.2) -> Any:
@@ -138,6 +139,10 @@ def environ(pid: int) -> dict[str, str]:
     return dict(x.decode().split("=", 1) for x in raw if b"=" in x)
 
 
+def environ_owner(env: Env, svc: str, container: str) -> int:
+    return Path(f"/proc/{pid_of(env.tasks(svc)[0], container)}").stat().st_uid
+
+
 def alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -164,7 +169,11 @@ def env(moto_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             },
             "local/id": {"entrypoint": ["/usr/bin/id"]},
         },
-        "fronts": {},
+        "hosts": {
+            "db.fake.us-east-1.rds.amazonaws.com:5432": "127.0.0.1:25432",
+            "redis.fake.cache.amazonaws.com:6379": "127.0.0.1:26379",
+        },
+        "fronts": {"fronttest:8080": f"127.0.0.1:{FRONT_PORT}"},
     }
     (base / "cfg.json").write_text(json.dumps(cfg))
     boto3.client(
@@ -629,3 +638,265 @@ def test_status_cli_and_bad_config(env: Env, tmp_path: Path) -> None:
         cwd=REPO,
     )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "endpoint_url is required" in r.stderr
+
+
+def test_standalone_run_task_exit_code_and_awslogs(env: Env) -> None:
+    """A task someone else starts with RunTask (the deploy's migration task) runs, reports its exit code and
+    ships its log to CloudWatch Logs like the awslogs driver."""
+    fam = name()
+    group = f"/ecs/{fam}"
+    env.logs.create_log_group(logGroupName=group)
+    lc = {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": group,
+            "awslogs-region": "us-east-1",
+            "awslogs-stream-prefix": "migrate",
+        },
+    }
+    td = env.register(
+        fam,
+        [{"name": "migrate", "command": ["echo migrating; echo step two; exit 5"], "logConfiguration": lc}],
+    )
+    arn = env.ecs.run_task(
+        cluster=CLUSTER,
+        taskDefinition=td,
+        launchType="FARGATE",
+        startedBy="infra-migrate",
+        networkConfiguration=env.net,
+    )["tasks"][0]["taskArn"]
+    desc = wait_for("the task to stop", lambda: (d := env.describe(arn))["lastStatus"] == "STOPPED" and d)
+    assert desc["stoppedReason"] == "Essential container in task exited"
+    assert {c["name"]: c.get("exitCode") for c in desc["containers"]} == {"migrate": 5}
+    stream = f"migrate/migrate/{arn.rsplit('/', 1)[-1]}"
+    events = env.logs.get_log_events(logGroupName=group, logStreamName=stream)["events"]
+    assert [e["message"] for e in events] == ["migrating", "step two"]
+    # a standalone task is not restarted
+    time.sleep(1.5)
+    assert len([e for e in env.events("started") if e.get("task_definition") == td]) == 1
+
+
+def test_project_images_run_from_the_checkout(env: Env) -> None:
+    """The real images' ENTRYPOINT/ENV from their Dockerfiles, the shim, the path map and the host map; the
+    image/task ``user`` 50000 is not applied when the venv interpreter is out of its reach (logged once)."""
+    svc = name()
+    airflow_env = [
+        {"name": "AIRFLOW_DB_HOST", "value": "db.fake.us-east-1.rds.amazonaws.com"},
+        {"name": "AIRFLOW_DB_PORT", "value": "5432"},
+        {"name": "AIRFLOW_REDIS_HOST", "value": "redis.fake.cache.amazonaws.com"},
+        {"name": "AIRFLOW_JWT_SECRET", "value": "not-a-secret"},
+        {"name": "AIRFLOW__LOGGING__REMOTE_LOGGING", "value": "False"},
+    ]
+    td = env.register(
+        svc,
+        [
+            {
+                "name": "setting",
+                "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/acme-airflow-airflow:1",
+                "essential": False,
+                "user": "50000",
+                "command": ["print-setting", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+                "environment": airflow_env,
+            },
+            {
+                "name": "envfile",
+                "image": "acme-airflow-airflow:1",
+                "essential": False,
+                "command": ["print-setting", "AIRFLOW__CORE__EXECUTOR"],
+                "environment": airflow_env,
+            },
+            {
+                "name": "dagsync",
+                "image": "acme-airflow-dagsync:1",
+                "essential": False,
+                "command": ["check", "--help"],
+            },
+            {"name": "keep", "command": ["exec sleep 300"]},
+        ],
+    )
+    env.service(svc, td)
+    (task,) = env.running(svc)
+
+    def output(container: str) -> str:
+        def done() -> str | None:
+            t = env.tasks(svc)[0]
+            c = next(c for c in t["containers"] if c["name"] == container)
+            return Path(c["log"]).read_text() if c["phase"] == "EXITED" else None
+
+        return wait_for(f"{container} to exit", done, timeout=40)  # type: ignore[no-any-return]
+
+    assert "postgresql+psycopg2://airflow:@127.0.0.1:25432/airflow" in output("setting")
+    assert "CeleryExecutor" in output("envfile")  # images/airflow/airflow.env through the path map
+    assert "--max-age" in output("dagsync")
+    desc = env.describe(task["task_arn"])
+    assert {c["name"]: c.get("exitCode") for c in desc["containers"]}["dagsync"] == 0
+    notes = [
+        ln for ln in env.runner_log.read_text().splitlines() if f"{svc}/setting: user 50000 not applied" in ln
+    ]
+    blocked = os.geteuid() != 0 or can_execute(50000, 0, str(REPO / ".venv-airflow" / "bin" / "python3"))
+    assert len(notes) == (1 if blocked else 0), notes
+    if blocked:  # ran as the runner's user
+        assert environ_owner(env, svc, "keep") == os.geteuid()
+    env.scale(svc, 0)
+
+
+def _start_runner(moto: Server, base: Path, cluster: str) -> subprocess.Popen[bytes]:
+    cfg = {
+        "endpoint_url": moto.url,
+        "cluster": cluster,
+        "state_dir": "state",
+        "interval": 0.5,
+        "images": {"local/sh": {"entrypoint": ["/bin/sh", "-c"]}},
+    }
+    (base / "cfg.json").write_text(json.dumps(cfg))
+    with open(base / "runner.log", "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "devtools.fargate", "run", "--config", str(base / "cfg.json")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            start_new_session=True,
+        )
+
+
+def test_front_follows_rollout(env: Env) -> None:
+    """A front is the stable address of a service: it reaches each healthy task, and keeps answering through a
+    rollout."""
+    import httpx
+
+    svc = "fronttest"
+    serve = 'echo "$VERSION $HOSTNAME" > index.html; exec python3 -m http.server "$PORT" --bind 127.0.0.1'
+    check = {
+        "command": [
+            "CMD-SHELL",
+            "python3 -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/')\"",
+        ],
+        "interval": 1,
+        "retries": 2,
+    }
+
+    def td(version: str) -> str:
+        return env.register(
+            svc,
+            [
+                {
+                    "name": "web",
+                    "command": [serve],
+                    "portMappings": [{"containerPort": 8080}],
+                    "environment": [{"name": "PORT", "value": "8080"}, {"name": "VERSION", "value": version}],
+                    "healthCheck": check,
+                }
+            ],
+        )
+
+    env.service(svc, td("v1"), desired=2)
+    env.running(svc, n=2, healthy=True)
+    url = f"http://127.0.0.1:{FRONT_PORT}/"
+    wait_for(
+        "both tasks behind the front", lambda: len(env.status()["fronts"][f"{svc}:8080"]["backends"]) == 2
+    )
+    seen = {httpx.get(url, timeout=5).text.split()[1] for _ in range(10)}
+    assert len(seen) == 2  # round robin over the two tasks
+    env.ecs.update_service(cluster=CLUSTER, service=svc, taskDefinition=td("v2"))
+    failures, versions = 0, set()
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        try:
+            versions.add(httpx.get(url, timeout=5).text.split()[0])
+        except httpx.HTTPError:
+            failures += 1
+        tasks = env.tasks(svc)
+        if len(tasks) == 2 and all(
+            t["task_definition"].endswith(":2") and t["health"] == "HEALTHY" for t in tasks
+        ):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"rollout did not finish: {env.tasks(svc)}")
+    wait_for(
+        "only v2 behind the front",
+        lambda: {httpx.get(url, timeout=5).text.split()[0] for _ in range(6)} == {"v2"},
+        timeout=10,
+    )
+    assert failures <= 1, failures
+    assert versions <= {"v1", "v2"}
+    env.scale(svc, 0)
+
+
+@pytest.mark.slow
+def test_restart_stops_leftovers(moto_server: Server, tmp_path: Path) -> None:
+    cluster = "fg-restart"
+    ecs = boto3.client(
+        "ecs",
+        endpoint_url=moto_server.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=moto_server.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    ecs.create_cluster(clusterName=cluster)
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    td = ecs.register_task_definition(
+        family="restart",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "app", "image": "local/sh", "command": ["exec sleep 300"]}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster=cluster,
+        serviceName="restart",
+        taskDefinition=td,
+        desiredCount=1,
+        launchType="FARGATE",
+        networkConfiguration={
+            "awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [], "assignPublicIp": "DISABLED"}
+        },
+    )
+    state = tmp_path / "state"
+
+    def status() -> dict[str, Any]:
+        try:
+            return json.loads((state / "status.json").read_text())  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            return {}
+
+    first = _start_runner(moto_server, tmp_path, cluster)
+    try:
+        old = wait_for(
+            "a task", lambda: [t for t in status().get("tasks", []) if t["status"] == "RUNNING"], timeout=30
+        )[0]
+        pid = int(old["containers"][0]["pid"])
+        first.kill()  # the runner dies; its container does not
+        first.wait()
+        assert alive(pid)
+        second = _start_runner(moto_server, tmp_path, cluster)
+        try:
+            wait_for("the leftover to be stopped", lambda: not alive(pid), timeout=20)
+            d = ecs.describe_tasks(cluster=cluster, tasks=[old["task_arn"]])["tasks"][0]
+            assert d["lastStatus"] == "STOPPED" and d["stoppedReason"] == "Local Fargate runner restarted"
+            new = wait_for(
+                "a new task",
+                lambda: [
+                    t
+                    for t in status().get("tasks", [])
+                    if t["status"] == "RUNNING" and t["task_id"] != old["task_id"]
+                ],
+                timeout=30,
+            )
+            assert len(new) == 1
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=40)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert not list((state / "run").glob("task-*.pid"))
