@@ -180,3 +180,26 @@ def test_deleted_resources_are_not_judged(dev_plan: dict[str, Any]) -> None:
     plan = add(dev_plan, "aws_nat_gateway", {})
     plan["resource_changes"][-1]["change"]["actions"] = ["delete"]
     assert denies(plan) == []
+
+
+def test_oidc_without_idp_egress_denied(dev_plan: dict[str, Any]) -> None:
+    """[sso]: an authenticate-oidc action needs 443 egress from the ALB to the IdP (infra/policies/sso.rego)."""
+    oidc = {"default_action": [{"type": "authenticate-oidc", "order": 1}, {"type": "forward", "order": 2}]}
+    bad = add(dev_plan, "aws_lb_listener", oidc, name="sso", module="module.edge")
+    assert any("[sso]" in d and "module.edge.aws_lb_listener.sso" in d for d in denies(bad)), denies(bad)
+    rule = add(
+        dev_plan, "aws_lb_listener_rule", {"action": [{"type": "authenticate-oidc"}]}, module="module.edge"
+    )
+    assert any("[sso]" in d for d in denies(rule))
+    to_idp = {"ip_protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_ipv4": "10.200.0.0/24",
+              "description": "OIDC: HTTPS to the IdP"}  # fmt: skip
+    ok = add(bad, "aws_vpc_security_group_egress_rule", to_idp, name="idp", module="module.edge")
+    assert denies(ok) == []
+    elsewhere = add(bad, "aws_vpc_security_group_egress_rule", to_idp, name="idp", module="module.network")
+    assert any("[sso]" in d for d in denies(elsewhere))  # egress of another module's group does not count
+    wrong_port = add(bad, "aws_vpc_security_group_egress_rule", {**to_idp, "from_port": 8443, "to_port": 8443},
+                     name="idp", module="module.edge")  # fmt: skip
+    assert any("[sso]" in d for d in denies(wrong_port))
+    open_egress = add(ok, "aws_vpc_security_group_egress_rule", {**to_idp, "cidr_ipv4": "0.0.0.0/0"}, name="any",
+                      module="module.edge")  # fmt: skip
+    assert any("OIDC egress to 0.0.0.0/0" in d for d in denies(open_egress))

@@ -29,6 +29,36 @@ resource "aws_vpc_security_group_ingress_rule" "alb" {
   cidr_ipv4         = each.value.cidr
 }
 
+# authenticate-oidc: the ALB calls the IdP's token and user-info endpoints itself, over 443. With no NAT that works
+# only over private routing to the IdP (docs/adr/0006-secrets-and-sso.md); 443 to exactly those destinations.
+locals {
+  idp_cidrs        = local.oidc_on ? toset(var.oidc.idp_egress_cidrs) : toset([])
+  idp_prefix_lists = local.oidc_on ? toset(var.oidc.idp_egress_prefix_list_ids) : toset([])
+}
+
+resource "aws_vpc_security_group_egress_rule" "alb_to_idp_cidr" {
+  for_each = local.idp_cidrs
+
+  security_group_id = aws_security_group.alb.id
+  description       = "OIDC: HTTPS to the IdP at ${each.value} (private routing)"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = strcontains(each.value, ":") ? null : each.value
+  cidr_ipv6         = strcontains(each.value, ":") ? each.value : null
+}
+
+resource "aws_vpc_security_group_egress_rule" "alb_to_idp_prefix_list" {
+  for_each = local.idp_prefix_lists
+
+  security_group_id = aws_security_group.alb.id
+  description       = "OIDC: HTTPS to the IdP prefix list ${each.value} (private routing)"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = each.value
+}
+
 resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
   for_each = { api = var.api_port, healthcheck = var.healthcheck_port }
 

@@ -113,18 +113,30 @@ variable "target_health" {
 }
 
 variable "oidc" {
-  description = "OIDC/SSO for the UI (null = off). client_secret_arn names a Secrets Manager secret holding the client secret."
+  description = "OIDC/SSO for the UI (null = off). client_secret_arn names a Secrets Manager secret holding the client secret. The ALB itself calls the IdP's token and user-info endpoints over 443, and the VPC has no NAT: idp_egress_cidrs and/or idp_egress_prefix_list_ids name the IdP's addresses reached over your private routing (transit gateway, VPN, Direct Connect); the ALB's security group allows 443 to exactly those. Empty = no route to the IdP, which the policy gate (infra/policies/sso.rego) refuses."
   type = object({
-    issuer                 = string
-    authorization_endpoint = string
-    token_endpoint         = string
-    user_info_endpoint     = string
-    client_id              = string
-    client_secret_arn      = string
-    scope                  = optional(string, "openid email profile")
-    session_timeout        = optional(number, 43200)
+    issuer                     = string
+    authorization_endpoint     = string
+    token_endpoint             = string
+    user_info_endpoint         = string
+    client_id                  = string
+    client_secret_arn          = string
+    scope                      = optional(string, "openid email profile")
+    session_timeout            = optional(number, 43200)
+    idp_egress_cidrs           = optional(list(string), [])
+    idp_egress_prefix_list_ids = optional(list(string), [])
   })
   default = null
+
+  validation {
+    condition     = var.oidc == null || alltrue([for c in try(var.oidc.idp_egress_cidrs, []) : can(cidrhost(c, 0)) && !contains(["0.0.0.0/0", "::/0"], c)])
+    error_message = "oidc.idp_egress_cidrs must be the IdP's CIDRs reached over private routing, never 0.0.0.0/0 or ::/0 (the VPC has no NAT)."
+  }
+
+  validation {
+    condition     = var.oidc == null || alltrue([for p in try(var.oidc.idp_egress_prefix_list_ids, []) : can(regex("^pl-[0-9a-f]+$", p))])
+    error_message = "oidc.idp_egress_prefix_list_ids must be managed prefix list ids (pl-...)."
+  }
 }
 
 variable "tags" {

@@ -16,6 +16,8 @@ module "edge" {
     user_info_endpoint     = "https://sso.example.com/userinfo"
     client_id              = "airflow"
     client_secret_arn      = "arn:aws:secretsmanager:us-east-1:111122223333:secret:acme-airflow-example-oidc-AbCdEf"
+    # the IdP over private routing (transit gateway / VPN): the ALB calls its token and user-info endpoints
+    idp_egress_cidrs = ["10.200.0.0/24"]
   }
 }
 
