@@ -11,6 +11,11 @@ Two ways to look, both read-only:
 Exit 0: visible. Exit 1: not visible within --timeout seconds (default 60); the reason is printed.
 Exit 2: bad usage or auth refused (retrying would not help). Standard library only: it runs on a bare runner.
 See docs/adr/0010-ci-cd.md.
+
+The publish -> visible SLI (docs/slo.md): with --metric-out PATH the outcome is written as CloudWatch MetricData
+JSON (PublishToVisibleSeconds when visible, DagPublishes 1, DagPublishesLate 1 when not visible within
+--slo-seconds; dimension Env = --metric-env), timed from --since (the publish's unix time) when given. The
+dag-sync workflow sends it with `aws cloudwatch put-metric-data` from a job that holds AWS credentials.
 """
 
 from __future__ import annotations
@@ -176,6 +181,34 @@ def wait(
         sleep(interval)
 
 
+METRIC_NAMESPACE = "Airflow/DagSync"
+
+
+def metric_data(seconds: float | None, slo_seconds: float, env: str) -> list[dict[str, Any]]:
+    """One publish as MetricData: late when not visible (``seconds`` None) or slower than ``slo_seconds``."""
+    dims = [{"Name": "Env", "Value": env}]
+    late = seconds is None or seconds > slo_seconds
+    data: list[dict[str, Any]] = [
+        {"MetricName": "DagPublishes", "Dimensions": dims, "Value": 1.0, "Unit": "Count"},
+        {
+            "MetricName": "DagPublishesLate",
+            "Dimensions": dims,
+            "Value": 1.0 if late else 0.0,
+            "Unit": "Count",
+        },
+    ]
+    if seconds is not None:
+        data.append(
+            {
+                "MetricName": "PublishToVisibleSeconds",
+                "Dimensions": dims,
+                "Value": round(max(0.0, seconds), 3),
+                "Unit": "Seconds",
+            }
+        )
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Wait until published DAGs are visible (Airflow API or /status)."
@@ -190,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--expect", help="status mode: text the component must mention, e.g. a version")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before giving up (default 60)")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
+    parser.add_argument("--since", type=float, help="unix time of the publish: the SLI is timed from it")
+    parser.add_argument("--metric-out", help="write the publish -> visible SLI as MetricData JSON here")
+    parser.add_argument("--metric-env", default="dev", help="Env dimension of the SLI metrics (default dev)")
+    parser.add_argument(
+        "--slo-seconds", type=float, default=60.0, help="visible later than this is a late publish (60)"
+    )
     args = parser.parse_args(argv)
 
     url = (args.airflow_url or args.status_url or "").rstrip("/")
@@ -210,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --timeout and --interval must be positive seconds", file=sys.stderr)
         return 2
 
+    started = time.time()
+    since = args.since if args.since is not None else started
+    if since > started + 5:
+        print(f"error: --since {since:.0f} is in the future (now {started:.0f})", file=sys.stderr)
+        return 2
     try:
         if args.airflow_url:
             token_box: list[str | None] = []
@@ -227,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     except Fatal as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.metric_out:
+        seconds = time.time() - since if ok else None
+        with open(args.metric_out, "w", encoding="utf-8") as out:
+            json.dump(metric_data(seconds, args.slo_seconds, args.metric_env), out)
+        shown = "not visible" if seconds is None else f"{seconds:.1f}s"
+        print(f"publish -> visible: {shown} (SLI written to {args.metric_out})", file=sys.stderr)
     if not ok:
         print(
             f"not visible within {args.timeout:.0f}s ({detail}); see docs/runbooks/dag-not-appearing.md",

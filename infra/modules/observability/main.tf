@@ -18,6 +18,14 @@ resource "aws_sns_topic" "alarms" {
   name              = "${var.name_prefix}-alarms"
   kms_master_key_id = var.kms_key_arn
   tags              = var.tags
+
+  lifecycle {
+    # An alarm nobody receives is silent: prod must name at least one subscriber (docs/slo.md).
+    precondition {
+      condition     = !var.require_alarm_subscriber || length(var.alarm_emails) + length(var.alarm_endpoints) > 0
+      error_message = "require_alarm_subscriber is set but the alarm topic has no subscriber: set alarm_emails or alarm_endpoints (e.g. a PagerDuty/Opsgenie https endpoint)."
+    }
+  }
 }
 
 data "aws_iam_policy_document" "alarms_topic" {
@@ -48,6 +56,15 @@ resource "aws_sns_topic_subscription" "email" {
   topic_arn = aws_sns_topic.alarms.arn
   protocol  = "email"
   endpoint  = each.value
+}
+
+resource "aws_sns_topic_subscription" "endpoint" {
+  for_each = { for e in var.alarm_endpoints : "${e.protocol}:${e.endpoint}" => e }
+
+  topic_arn              = aws_sns_topic.alarms.arn
+  protocol               = each.value.protocol
+  endpoint               = each.value.endpoint
+  endpoint_auto_confirms = each.value.protocol == "https"
 }
 
 # --- DAG sync freshness: dagsync logs one JSON "cycle" event per sync (services/dagsync/sync.py) -----------------------
@@ -81,16 +98,22 @@ resource "aws_cloudwatch_log_metric_filter" "dagsync_failed" {
   }
 }
 
+# The worst sidecar of this env: the health aggregator reads every sidecar's status file (shared EFS state dir) and
+# publishes the oldest live one's age with the Env dimension (services/healthcheck/publish.py). No datapoint (no
+# live sidecar, or the aggregator stopped publishing) breaches. With task-local DAG volumes (dags_storage =
+# "ephemeral") there are no shared status files: the alarm falls back to the sidecars' log metric, which has no
+# per-env or per-sidecar dimension (each task's sidecar health check guards its own task there).
 resource "aws_cloudwatch_metric_alarm" "sync_stale" {
   alarm_name          = "${var.name_prefix}-dagsync-stale"
-  alarm_description   = "No DAG sync cycle succeeded in ${var.sync_stale_minutes} minutes: Airflow runs stale DAGs"
-  namespace           = var.dagsync_namespace
-  metric_name         = "SyncSuccess"
-  statistic           = "Sum"
+  alarm_description   = var.dag_freshness_from_healthcheck ? "The oldest live DAG sync sidecar of ${var.env} last synced more than ${var.sync_stale_minutes} minutes ago (or no sidecar reports): Airflow runs stale DAGs. Runbook: ${var.runbook_url_base}docs/runbooks/sync-stale.md" : "No DAG sync cycle succeeded in ${var.sync_stale_minutes} minutes: Airflow runs stale DAGs. Runbook: ${var.runbook_url_base}docs/runbooks/sync-stale.md"
+  namespace           = var.dag_freshness_from_healthcheck ? var.health_namespace : var.dagsync_namespace
+  metric_name         = var.dag_freshness_from_healthcheck ? "DagSyncWorstAge" : "SyncSuccess"
+  dimensions          = var.dag_freshness_from_healthcheck ? local.health_dims : null
+  statistic           = var.dag_freshness_from_healthcheck ? "Maximum" : "Sum"
   period              = 300
-  evaluation_periods  = ceil(var.sync_stale_minutes / 5)
-  comparison_operator = "LessThanThreshold"
-  threshold           = 1
+  evaluation_periods  = var.dag_freshness_from_healthcheck ? 1 : ceil(var.sync_stale_minutes / 5)
+  comparison_operator = var.dag_freshness_from_healthcheck ? "GreaterThanThreshold" : "LessThanThreshold"
+  threshold           = var.dag_freshness_from_healthcheck ? var.sync_stale_minutes * 60 : 1
   treat_missing_data  = "breaching"
   alarm_actions       = local.actions
   ok_actions          = local.actions
@@ -433,28 +456,90 @@ locals {
         [var.dagsync_namespace, "SyncFailure", { stat = "Sum" }],
       ]
     }
+    # SLOs (docs/slo.md): burn rate over 1 h per SLO (1 = spending exactly the 28-day budget), then the SLIs.
+    slo_burn = {
+      title  = "SLO burn rate, 1 h (1 = on budget; fast pair pages above 14.4)"
+      period = 3600
+      metrics = concat(
+        # concat(...) joins one level of lists; flatten would also flatten each metric's array.
+        concat([for j, s in keys(local.slos) : concat([
+          for kind in ["bad", "total"] : [
+            for i, r in local.slos[s][kind] : concat([r.namespace, r.metric], flatten([for k, v in r.dimensions : [k, v]]), [{ id = "s${j}${substr(kind, 0, 1)}${i}", visible = false, stat = "Sum" }])
+          ]
+        ]...)]...),
+        [for j, s in keys(local.slos) : [{
+          id         = "e${j}"
+          label      = s
+          expression = "IF((${join(" + ", [for i, _ in local.slos[s].total : "FILL(s${j}t${i}, 0)"])}) > 0, (${join(" + ", [for i, _ in local.slos[s].bad : "FILL(s${j}b${i}, 0)"])}) / (${join(" + ", [for i, _ in local.slos[s].total : "FILL(s${j}t${i}, 0)"])}), 0) / (1 - ${local.slos[s].objective})"
+        }]],
+      )
+    }
+    sli_freshness = {
+      title = "SLI: DAG freshness (worst sidecar and each sidecar, s), publish -> visible (s)"
+      stat  = "Maximum"
+      metrics = [
+        [var.health_namespace, "DagSyncWorstAge", "Env", var.env],
+        [{ id = "sidecars", expression = "SEARCH('{${var.health_namespace},Env,Sidecar} MetricName=\"DagSyncAge\" Env=\"${var.env}\"', 'Maximum', 60)" }],
+        [var.dagsync_namespace, "PublishToVisibleSeconds", "Env", var.env, { yAxis = "right" }],
+      ]
+    }
+    sli_tasks = {
+      title = "SLI: task start (oldest queued, p50/p95 queued -> start per queue, s), scale-up from zero (s)"
+      stat  = "Maximum"
+      metrics = concat(
+        [[var.scaler_namespace, "OldestQueuedAge", "env", var.env, "service", var.worker_service_name]],
+        concat([for q in var.scaler_queues : [
+          [var.scaler_namespace, "TaskStartLatencyP50", "env", var.env, "service", var.worker_service_name, "queue", q],
+          [var.scaler_namespace, "TaskStartLatencyP95", "env", var.env, "service", var.worker_service_name, "queue", q],
+        ]]...),
+        [[var.scaler_namespace, "ScaleUpSeconds", "env", var.env, "service", var.worker_service_name, { yAxis = "right" }]],
+      )
+    }
+    sli_platform = {
+      title = "SLI: scheduler heartbeat age (s); API: target response time p95 (s), healthy hosts"
+      metrics = [
+        [var.health_namespace, "SchedulerHeartbeatAge", "Env", var.env, { stat = "Maximum" }],
+        ["AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", var.alb_arn_suffix, { stat = "p95" }],
+        ["AWS/ApplicationELB", "HealthyHostCount", "TargetGroup", var.api_target_group_arn_suffix, "LoadBalancer", var.alb_arn_suffix, { stat = "Minimum", yAxis = "right" }],
+      ]
+    }
   }
-  widget_order = ["ecs_running", "queue", "rds", "redis", "alb", "dagsync"]
+  widget_order = ["slo_burn", "sli_freshness", "sli_tasks", "sli_platform", "ecs_running", "queue", "rds", "redis", "alb", "dagsync"]
+  # ARNs built from the names, so the dashboard body is known at plan time.
+  slo_page_alarms = [
+    for n in(var.enable_composite_alarms ? [for a in aws_cloudwatch_composite_alarm.slo_burn : a.alarm_name] : [for a in aws_cloudwatch_metric_alarm.slo_window : a.alarm_name]) :
+    "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${n}"
+  ]
 }
 
 resource "aws_cloudwatch_dashboard" "this" {
   dashboard_name = "${var.name_prefix}-overview"
   dashboard_body = jsonencode({
-    widgets = [for i, k in local.widget_order : {
-      type   = "metric"
-      x      = (i % 2) * 12
-      y      = floor(i / 2) * 6
-      width  = 12
-      height = 6
-      properties = {
-        title   = local.widget[k].title
-        region  = local.region
-        view    = "timeSeries"
-        stacked = false
-        period  = 60
-        stat    = "Average"
-        metrics = local.widget[k].metrics
-      }
-    }]
+    widgets = concat(
+      [{
+        type       = "alarm"
+        x          = 0
+        y          = 0
+        width      = 24
+        height     = 3
+        properties = { title = "SLO burn-rate alarms (docs/slo.md)", alarms = local.slo_page_alarms }
+      }],
+      [for i, k in local.widget_order : {
+        type   = "metric"
+        x      = (i % 2) * 12
+        y      = 3 + floor(i / 2) * 6
+        width  = 12
+        height = 6
+        properties = {
+          title   = local.widget[k].title
+          region  = local.region
+          view    = "timeSeries"
+          stacked = false
+          period  = try(local.widget[k].period, 60)
+          stat    = try(local.widget[k].stat, "Average")
+          metrics = local.widget[k].metrics
+        }
+      }],
+    )
   })
 }

@@ -19,7 +19,24 @@ output "alarm_names" {
     [for a in aws_cloudwatch_metric_alarm.alb_5xx : a.alarm_name],
     [aws_cloudwatch_metric_alarm.api_unhealthy.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.endpoint_bytes : a.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.slo_window : a.alarm_name],
+    [for a in aws_cloudwatch_composite_alarm.slo_burn : a.alarm_name],
   )
+}
+
+output "slo_alarm_names" {
+  description = "The alarms that page on SLO burn (composite per SLO and pair; the window alarms without composites)."
+  value       = var.enable_composite_alarms ? [for a in aws_cloudwatch_composite_alarm.slo_burn : a.alarm_name] : [for a in aws_cloudwatch_metric_alarm.slo_window : a.alarm_name]
+}
+
+output "slo_spec" {
+  description = "The SLOs as JSON (metrics, windows, burn-rate factors) for the health aggregator's HEALTHCHECK_SLO_SPEC (docs/slo.md)."
+  value       = jsonencode(local.slo_spec)
+}
+
+output "alarm_topic_warning" {
+  description = "Non-empty when nobody receives the alarms (no alarm_emails, no alarm_endpoints): shown at every plan."
+  value       = length(var.alarm_emails) + length(var.alarm_endpoints) == 0 ? "WARNING: the alarm topic ${aws_sns_topic.alarms.name} has no subscriber; alarms reach nobody. Set alarm_emails or alarm_endpoints." : ""
 }
 
 output "nat_igw_rule_name" {

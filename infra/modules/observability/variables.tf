@@ -19,6 +19,23 @@ variable "alarm_emails" {
   default     = []
 }
 
+variable "alarm_endpoints" {
+  description = "Other subscribers of the alarm topic, e.g. { protocol = \"https\", endpoint = \"https://events.pagerduty.com/integration/<key>/enqueue\" }."
+  type        = list(object({ protocol = string, endpoint = string }))
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alarm_endpoints : contains(["https", "email", "email-json", "sqs", "lambda", "sms", "firehose"], e.protocol)])
+    error_message = "alarm_endpoints: protocol must be one of https, email, email-json, sqs, lambda, sms, firehose."
+  }
+}
+
+variable "require_alarm_subscriber" {
+  description = "Fail the plan when the alarm topic has no subscriber (alarm_emails or alarm_endpoints). Set it in prod."
+  type        = bool
+  default     = false
+}
+
 variable "cluster_name" {
   description = "ECS cluster name."
   type        = string
@@ -51,8 +68,56 @@ variable "dagsync_namespace" {
   default     = "Airflow/DagSync"
 }
 
+variable "health_namespace" {
+  description = "CloudWatch namespace of the health aggregator's metrics (HEALTHCHECK_PUBLISH_NAMESPACE)."
+  type        = string
+  default     = "AirflowPlatform/Health"
+}
+
+variable "dag_freshness_from_healthcheck" {
+  description = "The sync-stale alarm reads the health aggregator's DagSyncWorstAge (needs the shared EFS state dir, dags_storage = \"efs\"); false: the sidecars' log metric SyncSuccess."
+  type        = bool
+  default     = true
+}
+
+variable "scaler_queues" {
+  description = "Celery queues the scaler measures (SCALER_QUEUES): one latency line per queue on the dashboard."
+  type        = list(string)
+  default     = ["default"]
+}
+
+variable "slo_objectives" {
+  description = "SLO objectives (fraction of good events over 28 days); reasons in docs/slo.md."
+  type = object({
+    dag_freshness      = optional(number, 0.995)
+    dag_publish        = optional(number, 0.95)
+    task_start         = optional(number, 0.95)
+    worker_scale_up    = optional(number, 0.95)
+    scheduler_liveness = optional(number, 0.995)
+    api_availability   = optional(number, 0.995)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for v in values(var.slo_objectives) : v > 0 && v < 1])
+    error_message = "slo_objectives: every objective must be between 0 and 1 (exclusive), e.g. 0.995."
+  }
+}
+
+variable "enable_composite_alarms" {
+  description = "Page through one composite alarm per SLO burn-rate pair (long AND short window). Off only for emulated runs (moto 5.2 has no PutCompositeAlarm): the window alarms then notify themselves."
+  type        = bool
+  default     = true
+}
+
+variable "runbook_url_base" {
+  description = "Prefix for the runbook paths in alarm descriptions, e.g. \"https://github.com/<owner>/<repo>/blob/main/\" (empty: repository paths)."
+  type        = string
+  default     = ""
+}
+
 variable "sync_stale_minutes" {
-  description = "Alarm when no DAG sync cycle succeeded for this long."
+  description = "Alarm when the env's oldest live sidecar last synced longer ago than this (or, without the health aggregator, no cycle succeeded for this long)."
   type        = number
   default     = 15
 }

@@ -21,3 +21,11 @@ module "observability" {
 output "alarm_topic_arn" {
   value = module.observability.alarm_topic_arn
 }
+
+output "slo_spec" {
+  value = module.observability.slo_spec
+}
+
+output "alarm_topic_warning" {
+  value = module.observability.alarm_topic_warning
+}
