@@ -2,6 +2,14 @@
 
 Not a test: it prints figures. Usage: `make bench-dagsync` (or `.venv/bin/python bench/dagsync/bench_sync.py`).
 
+`--latency-ms 25` (issue 13): every tool talks to a latency proxy in front of moto (`latencyproxy.py`: 25 ms per
+request as S3 would add, repeated object GETs/HEADs served from memory so moto's own CPU does not set the floor),
+and the run adds Airflow's own S3 DAG bundle code path (`S3Hook.sync_to_local_dir` from the amazon provider, run
+by `.venv-airflow/bin/python`), a same-size-edit phase for every tool, and the CPU of a quiet cycle inside a
+running `dagsync run` (its log line's `cpu_s`, with and without the manifest probe). Each run records the tool's
+CPU seconds (user + system rusage of the child) next to its wall time. The bucket holds a `_manifest.json` (as
+`dagsync publish` writes it) in this mode; other tools copy it as a plain file.
+
 dagsync runs twice, once per S3 transport (`--transport botocore`, the default, and the opt-in `presigned`).
 Data sets: 2000 objects of 2 KB spread over 20 prefixes, and 10 000 objects (same shape). For each tool: a cold
 sync into an empty directory, then a no-change run. Requests are counted from what the server received: the moto
@@ -13,10 +21,13 @@ in a fresh wrapper process per run).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,22 +37,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "dagsync")]
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "dagsync"), str(Path(__file__).resolve().parent)]
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from faultproxy import classify  # noqa: E402
+from latencyproxy import LatencyProxy, object_paths  # noqa: E402
 
 from devtools.servers import start_moto  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 DAGSYNC_TRANSPORTS = ("botocore", "presigned")
 AWS_BIN = REPO / ".venv-bench" / "bin" / "aws"
+AIRFLOW_PY = REPO / ".venv-airflow" / "bin" / "python"
 WRAP = (
     "import resource, subprocess, sys, json;"
     "r = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=open(sys.argv[1], 'wb'));"
-    "print(json.dumps({'rc': r.returncode, 'maxrss_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN);"
+    "print(json.dumps({'rc': r.returncode, 'maxrss_kb': u.ru_maxrss, 'cpu_s': u.ru_utime + u.ru_stime}))"
 )
+# Airflow's S3 DAG bundle code path: S3Hook.sync_to_local_dir (amazon provider); endpoint from AWS_ENDPOINT_URL.
+S3HOOK = (
+    "import sys; from pathlib import Path;"
+    "from airflow.providers.amazon.aws.hooks.s3 import S3Hook;"
+    "S3Hook(aws_conn_id=None).sync_to_local_dir(bucket_name=sys.argv[1], s3_prefix=sys.argv[2], local_dir=Path(sys.argv[3]))"
+)
+EDIT_KEY = "dags/p03/dag_00003.py"  # the same-size edit
 
 
 @dataclass
@@ -55,6 +76,7 @@ class Run:
     rc: int
     ok: bool
     note: str = ""
+    cpu: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -62,19 +84,43 @@ class Run:
         return sum(self.requests.values())
 
 
-def populate(s3, bucket: str, n: int) -> None:
+def body_of(i: int) -> bytes:
+    return b"x" * 2040 + f"{i:08d}".encode()
+
+
+def key_of(i: int) -> str:
+    return f"dags/p{i % 20:02d}/dag_{i:05d}.py"
+
+
+def populate(s3, bucket: str, n: int, manifest: bool = False) -> None:
     s3.create_bucket(Bucket=bucket)
-    body = b"x" * 2048
 
     def put(i: int) -> None:
-        s3.put_object(
-            Bucket=bucket, Key=f"dags/p{i % 20:02d}/dag_{i:05d}.py", Body=body[:-8] + f"{i:08d}".encode()
-        )
+        s3.put_object(Bucket=bucket, Key=key_of(i), Body=body_of(i))
 
     with ThreadPoolExecutor(16) as pool:
         for done, _ in enumerate(pool.map(put, range(n)), 1):
             if done % 1000 == 0:
                 print(f"  populated {done}/{n} objects in {bucket}", flush=True)
+    if manifest:  # what `dagsync publish` writes last
+        from dagsync.planner import ManifestFile, render_manifest
+
+        files = {
+            key_of(i)[5:]: ManifestFile(hashlib.sha256(body_of(i)).hexdigest(), len(body_of(i)))
+            for i in range(n)
+        }
+        s3.put_object(Bucket=bucket, Key="dags/_manifest.json", Body=render_manifest("bench", files))
+
+
+class ProxyCounts:
+    """Counts the requests the latency proxy received since the last call (same interface as ServerLog)."""
+
+    def __init__(self, proxy: LatencyProxy) -> None:
+        self.proxy = proxy
+
+    def take(self) -> dict[str, int]:
+        time.sleep(0.1)
+        return self.proxy.take_ops()
 
 
 _LOG_LINE = re.compile(r'"([A-Z]+) (\S+) HTTP/[0-9.]+" (\d{3})')
@@ -136,7 +182,15 @@ def measure(
         json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {"rc": -1, "maxrss_kb": 0}
     )
     run = Run(
-        tool, dataset, phase, wall, server.take(), info["maxrss_kb"] / 1024, info["rc"], info["rc"] == 0
+        tool,
+        dataset,
+        phase,
+        wall,
+        server.take(),
+        info["maxrss_kb"] / 1024,
+        info["rc"],
+        info["rc"] == 0,
+        cpu=float(info.get("cpu_s", 0.0)),
     )
     if tool.startswith("dagsync") and errlog.exists():
         for line in errlog.read_text(errors="replace").splitlines():
@@ -147,7 +201,7 @@ def measure(
     if not run.ok:
         run.note = errlog.read_text(errors="replace")[-300:].replace("\n", " ")
     print(
-        f"  {tool:<32} {dataset:<5} {phase:<9} {wall:7.2f}s  req={run.total_requests:<6} rss={run.rss_mb:6.1f} MB  rc={run.rc} {run.note[:60]}",
+        f"  {tool:<34} {dataset:<4} {phase:<9} {wall:7.2f}s cpu={run.cpu:6.2f}s req={run.total_requests:<6} rss={run.rss_mb:6.1f} MB rc={run.rc} {run.note[:50]}",
         flush=True,
     )
     return run
@@ -164,7 +218,9 @@ def tree_equal(a: Path, b: Path) -> bool:
         for dirpath, _dirs, names in os.walk(root):
             for n in names:
                 p = Path(dirpath) / n
-                out[p.relative_to(root).as_posix()] = p.read_bytes()
+                rel = p.relative_to(root).as_posix()
+                if rel != "_manifest.json":  # dagsync reads it, the others copy it
+                    out[rel] = p.read_bytes()
         return out
 
     return files(a) == files(b)
@@ -176,9 +232,22 @@ def main() -> int:
         "--sizes", default="2000,10000", help="comma-separated object counts (default 2000,10000)"
     )
     ap.add_argument("--skip-aws", action="store_true", help="no awscli (when .venv-bench is missing)")
+    ap.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0,
+        help="put a latency proxy (this many ms per request, repeated GETs from memory) in front of moto",
+    )
+    ap.add_argument(
+        "--s3hook-max",
+        type=int,
+        default=2000,
+        help="latency mode: run S3Hook.sync_to_local_dir cold only up to this many objects (it is sequential)",
+    )
     ap.add_argument("--results", type=Path, help="also write the markdown table to this file")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    latency = args.latency_ms / 1000
     if not args.skip_aws and not AWS_BIN.exists():
         print(
             f"{AWS_BIN} missing: run `make bench-venv` (awscli==1.46.2 in .venv-bench) or pass --skip-aws",
@@ -191,12 +260,21 @@ def main() -> int:
             "rclone missing: apt-get install rclone (scripts/ensure-system-packages.sh does)", file=sys.stderr
         )
         return 2
+    s3hook = latency > 0 and AIRFLOW_PY.exists()
+    if latency > 0 and not s3hook:
+        print(
+            f"  {AIRFLOW_PY} missing (`make airflow-venv`): S3Hook.sync_to_local_dir is left out", flush=True
+        )
 
     work = Path(tempfile.mkdtemp(prefix="bench-dagsync-"))
     moto = start_moto(work / "moto")
-    server = ServerLog(moto.log)
+    proxy = LatencyProxy(moto.url, latency, classify).start() if latency > 0 else None
+    endpoint = proxy.url if proxy else moto.url
+    server: ServerLog | ProxyCounts = ProxyCounts(proxy) if proxy else ServerLog(moto.log)
     runs: list[Run] = []
     floors: dict[str, float] = {}
+    quiet: dict[tuple[str, str, str], float] = {}  # (tool, dataset, check) -> median cpu_s of a quiet cycle
+    edits: dict[tuple[str, str], str] = {}  # (tool, dataset) -> same-size edit outcome
     try:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DAGSYNC_", "RCLONE_"))}
         base_env.update(
@@ -204,38 +282,50 @@ def main() -> int:
             AWS_SECRET_ACCESS_KEY="testing",
             AWS_REGION="us-east-1",
             AWS_DEFAULT_REGION="us-east-1",
-            AWS_ENDPOINT_URL=moto.url,
+            AWS_ENDPOINT_URL=endpoint,
         )
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=moto.url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(s3={"addressing_style": "path"}, max_pool_connections=16),
-        )
+        kw = {
+            "region_name": "us-east-1",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+            "config": Config(s3={"addressing_style": "path"}, max_pool_connections=16),
+        }
+        s3 = boto3.client("s3", endpoint_url=moto.url, **kw)
+        s3_via = boto3.client("s3", endpoint_url=endpoint, **kw)  # writes through the proxy drop its copy
         rclone_env = {
             **base_env,
             "RCLONE_CONFIG_MOTO_TYPE": "s3",
             "RCLONE_CONFIG_MOTO_PROVIDER": "Other",
-            "RCLONE_CONFIG_MOTO_ENDPOINT": moto.url,
+            "RCLONE_CONFIG_MOTO_ENDPOINT": endpoint,
             "RCLONE_CONFIG_MOTO_ACCESS_KEY_ID": "testing",
             "RCLONE_CONFIG_MOTO_SECRET_ACCESS_KEY": "testing",
             "RCLONE_CONFIG_MOTO_REGION": "us-east-1",
             "RCLONE_CONFIG_MOTO_FORCE_PATH_STYLE": "true",
         }
         dagsync_env = {**base_env, "DAGSYNC_METRICS_PORT": "0", "DAGSYNC_SIDECAR_ID": "bench"}
+        airflow_env = {
+            **base_env,
+            "AIRFLOW_HOME": str(work / "airflow-home"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
+        }
         for n in sizes:
-            ds = f"{n // 1000}k"
+            ds = f"{n / 1000:g}k"
             bucket = f"bench-{n}"
             print(f"== {ds}: {n} objects of 2 KB in 20 prefixes; {loadavg()}", flush=True)
-            populate(s3, bucket, n)
-            floor = server_floor(moto.port, bucket, n)
-            floors[ds] = floor
-            print(
-                f"  server floor: {n} unsigned GETs from a minimal 16-thread client: {floor:.2f} s",
-                flush=True,
-            )
+            populate(s3, bucket, n, manifest=proxy is not None)
+            if proxy:
+                proxy.warm(object_paths(bucket, [key_of(i) for i in range(n)] + ["dags/_manifest.json"]))
+                print(
+                    f"  latency proxy: {args.latency_ms:g} ms per request, {n} objects held in memory",
+                    flush=True,
+                )
+            else:
+                floor = server_floor(moto.port, bucket, n)
+                floors[ds] = floor
+                print(
+                    f"  server floor: {n} unsigned GETs from a minimal 16-thread client: {floor:.2f} s",
+                    flush=True,
+                )
             tools: list[tuple[str, list[str], dict[str, str], Path]] = []
             for transport in DAGSYNC_TRANSPORTS:
                 d = work / f"dagsync-{transport}-{n}" / "dags"
@@ -268,7 +358,7 @@ def main() -> int:
                             "sync",
                             "--only-show-errors",
                             "--endpoint-url",
-                            moto.url,
+                            endpoint,
                             f"s3://{bucket}/dags/",
                             str(d),
                         ],
@@ -287,18 +377,63 @@ def main() -> int:
                     d,
                 )
             )
-            for tool, cmd, env, _dest in tools:
+            if s3hook:
+                d = work / f"s3hook-{n}"
+                d.mkdir()
+                tools.append(
+                    (
+                        "S3Hook.sync_to_local_dir",
+                        [str(AIRFLOW_PY), "-c", S3HOOK, bucket, "dags/", str(d)],
+                        airflow_env,
+                        d,
+                    )
+                )
+            for tool, cmd, env, dest in tools:
+                if tool.startswith("S3Hook") and n > args.s3hook_max:
+                    # sequential, a HEAD + GET per object: start from a copy of another tool's tree (newer mtimes)
+                    shutil.copytree(tools[0][3], dest, dirs_exist_ok=True)
+                    print(f"  {tool}: cold not run above {args.s3hook_max} objects; tree copied", flush=True)
+                    runs.append(measure(tool, ds, "no-change", cmd, env, server, work))
+                    continue
                 for phase in ("cold", "no-change"):
                     runs.append(measure(tool, ds, phase, cmd, env, server, work))
+            if proxy:
+                for tool, _cmd, _env, dest in tools[:2]:
+                    for check, list_every in (("manifest", "1000000"), ("list", "1")):
+                        quiet[(tool, ds, check)] = quiet_cycle_cpu(
+                            tool, dest, bucket, list_every, dagsync_env, work / f"{tool}-{ds}-{check}.run.log"
+                        )
+                        print(
+                            f"  {tool} quiet cycle in `dagsync run` ({check}): {quiet[(tool, ds, check)] * 1000:.1f} ms CPU",
+                            flush=True,
+                        )
+                # a same-size edit, written through the proxy; then every tool once more
+                old = body_of(3)
+                new = old.replace(b"x", b"y", 1)
+                assert len(new) == len(old)
+                s3_via.put_object(Bucket=bucket, Key=EDIT_KEY, Body=new)
+                s3_via.put_object(
+                    Bucket=bucket,
+                    Key="dags/_manifest.json",
+                    Body=edited_manifest(s3_via, bucket, EDIT_KEY[5:], new),
+                )
+                for tool, cmd, env, dest in tools:
+                    r = measure(tool, ds, "edit", cmd, env, server, work)
+                    runs.append(r)
+                    got = (dest / EDIT_KEY[5:]).read_bytes() if (dest / EDIT_KEY[5:]).exists() else b""
+                    edits[(tool, ds)] = "picked up" if got == new else ("MISSED" if got == old else "broken")
+                    print(f"  {tool}: same-size edit {edits[(tool, ds)]}", flush=True)
             ref = tools[0][3]
             for tool, _cmd, _env, dest in tools[1:]:
                 if not tree_equal(ref, dest):
                     print(f"  WARNING: {tool} produced a different tree than dagsync", flush=True)
     finally:
+        if proxy:
+            proxy.stop()
         moto.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    table = render(runs, floors)
+    table = render(runs, floors, quiet, edits)
     print()
     print(f"finished; {loadavg()}")
     print(table)
@@ -307,58 +442,149 @@ def main() -> int:
     return 0
 
 
-def render(runs: list[Run], floors: dict[str, float]) -> str:
+def edited_manifest(s3, bucket: str, rel: str, body: bytes) -> bytes:
+    from dagsync.planner import ManifestFile, parse_manifest, render_manifest
+
+    m = parse_manifest(s3.get_object(Bucket=bucket, Key="dags/_manifest.json")["Body"].read())
+    files = dict(m.files)
+    files[rel] = ManifestFile(hashlib.sha256(body).hexdigest(), len(body))
+    return render_manifest("bench-edit", files)
+
+
+def quiet_cycle_cpu(
+    tool: str, dest: Path, bucket: str, list_every: str, env: dict[str, str], log: Path, cycles: int = 12
+) -> float:
+    """Median process CPU of a quiet cycle inside a running `dagsync run` (its log line's cpu_s), first cycle
+    (a LIST, and imports) left out."""
+    transport = tool.split("(")[1].rstrip(")")
+    cmd = [
+        str(VENV_BIN / "dagsync"),
+        "run",
+        "--transport",
+        transport,
+        "--interval",
+        "0.2",
+        "--list-every",
+        list_every,
+        "--source",
+        f"s3://{bucket}/dags/",
+        "--dest",
+        str(dest),
+    ]
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=f)
+    cpu: list[float] = []
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and len(cpu) < cycles:
+            time.sleep(0.5)
+            cpu = []
+            for line in log.read_text(errors="replace").splitlines():
+                if '"event":"cycle"' in line:
+                    cpu.append(json.loads(line)["cpu_s"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    quiet = cpu[1:]
+    return statistics.median(quiet) if quiet else float("nan")
+
+
+def render(
+    runs: list[Run],
+    floors: dict[str, float],
+    quiet: dict[tuple[str, str, str], float] | None = None,
+    edits: dict[tuple[str, str], str] | None = None,
+) -> str:
+    quiet, edits = quiet or {}, edits or {}
     by = {(r.tool, r.dataset, r.phase): r for r in runs}
     lines = [
-        "| data | tool | cold wall | cold req | cold RSS | no-change wall | no-change req | no-change RSS |",
-        "|---|---|---|---|---|---|---|---|",
+        "| data | tool | cold wall | cold CPU | CPU/object | cold req | cold RSS | no-change wall | no-change CPU | no-change req | same-size edit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    datasets = sorted({r.dataset for r in runs}, key=lambda s: int(s[:-1]))
+    datasets = sorted({r.dataset for r in runs}, key=lambda s: float(s[:-1]))
     tools = list(dict.fromkeys(r.tool for r in runs))
     for ds in datasets:
+        n_obj = round(float(ds[:-1]) * 1000)
         for tool in tools:
             c, n = by.get((tool, ds, "cold")), by.get((tool, ds, "no-change"))
-            if not c or not n:
+            if not n:
                 continue
+            e = by.get((tool, ds, "edit"))
             cyc = f" (cycle {n.extra['cycle_s']:.3f} s)" if "cycle_s" in n.extra else ""
-            ccyc = f" (cycle {c.extra['cycle_s']:.2f} s)" if "cycle_s" in c.extra else ""
-            fail = "" if c.ok and n.ok else " FAILED"
+            fail = "" if (c is None or c.ok) and n.ok and (e is None or e.ok) else " FAILED"
+            edit = edits.get((tool, ds), "-")
+            if e is not None:
+                edit += f" ({e.wall:.2f} s, {e.cpu:.2f} s CPU, {fmt_ops(e.requests)})"
+            if c is not None:
+                ccyc = f" (cycle {c.extra['cycle_s']:.2f} s)" if "cycle_s" in c.extra else ""
+                cold = (
+                    f"{c.wall:.2f} s{ccyc} | {c.cpu:.2f} s | {c.cpu / n_obj * 1000:.2f} ms | "
+                    f"{c.total_requests} | {c.rss_mb:.0f} MB"
+                )
+            else:
+                cold = "not run | - | - | - | -"
             lines.append(
-                f"| {ds} | {tool}{fail} | {c.wall:.2f} s{ccyc} | {c.total_requests} | {c.rss_mb:.0f} MB | "
-                f"{n.wall:.2f} s{cyc} | {n.total_requests} ({fmt_ops(n.requests)}) | {n.rss_mb:.0f} MB |"
+                f"| {ds} | {tool}{fail} | {cold} | {n.wall:.2f} s{cyc} | {n.cpu:.2f} s | "
+                f"{n.total_requests} ({fmt_ops(n.requests)}) | {edit} |"
             )
+    if quiet:
+        lines += [
+            "",
+            "| data | tool | quiet cycle CPU inside `dagsync run`: manifest probe | LIST |",
+            "|---|---|---|---|",
+        ]
+        for ds in datasets:
+            for tool in tools:
+                if (tool, ds, "manifest") in quiet:
+                    lines.append(
+                        f"| {ds} | {tool} | {quiet[(tool, ds, 'manifest')] * 1000:.1f} ms | "
+                        f"{quiet.get((tool, ds, 'list'), float('nan')) * 1000:.1f} ms |"
+                    )
     lines += ["", "| target | dagsync transport | measured | met |", "|---|---|---|---|"]
     for ds in datasets:
         for t in DAGSYNC_TRANSPORTS:
-            lines += targets(by, ds, f"dagsync ({t})", t)
+            lines += targets(by, ds, f"dagsync ({t})", t, quiet)
     return "\n".join(lines)
 
 
-def targets(by: dict[tuple[str, str, str], Run], ds: str, tool: str, t: str) -> list[str]:
+def targets(
+    by: dict[tuple[str, str, str], Run],
+    ds: str,
+    tool: str,
+    t: str,
+    quiet: dict[tuple[str, str, str], float] | None = None,
+) -> list[str]:
     lines = []
+    quiet = quiet or {}
+    n_obj = round(float(ds[:-1]) * 1000)
     d_c, d_n = by.get((tool, ds, "cold")), by.get((tool, ds, "no-change"))
     a_c = by.get(("aws s3 sync", ds, "cold"))
     if d_c and a_c:
         ratio = d_c.wall / a_c.wall
         lines.append(
-            f"| {ds} cold <= 0.25x aws s3 sync | {t} | {d_c.wall:.2f} s / {a_c.wall:.2f} s = {ratio:.2f}x | {'yes' if ratio <= 0.25 else 'NO'} |"
+            f"| {ds} cold wall <= 0.25x aws s3 sync | {t} | {d_c.wall:.2f} s / {a_c.wall:.2f} s = {ratio:.2f}x | {'yes' if ratio <= 0.25 else 'NO'} |"
+        )
+        if a_c.cpu:
+            cr = d_c.cpu / a_c.cpu
+            lines.append(
+                f"| {ds} cold CPU <= 0.25x aws s3 sync | {t} | {d_c.cpu:.2f} s / {a_c.cpu:.2f} s = {cr:.2f}x | {'yes' if cr <= 0.25 else 'NO'} |"
+            )
+    if d_c and d_c.cpu:
+        per = d_c.cpu / n_obj * 1000
+        lines.append(
+            f"| {ds} cold CPU well under 1 ms/object | {t} | {per:.2f} ms/object (process, start-up included) | {'yes' if per < 0.5 else 'NO'} |"
+        )
+    if (tool, ds, "manifest") in quiet:
+        q = quiet[(tool, ds, "manifest")] * 1000
+        lines.append(
+            f"| {ds} quiet cycle in a running sidecar <= 5 ms CPU (manifest) | {t} | {q:.1f} ms | {'yes' if q <= 5 else 'NO'} |"
         )
     if d_n:
-        only_list = set(d_n.requests) <= {"ListObjectsV2"}
+        ok_ops = {"ListObjectsV2", "GetObject"} if "GetObject" in d_n.requests else {"ListObjectsV2"}
+        only_list = set(d_n.requests) <= ok_ops
         lines.append(
-            f"| {ds} no-change LIST only | {t} | {fmt_ops(d_n.requests)} | {'yes' if only_list else 'NO'} |"
+            f"| {ds} no-change: LIST (+ manifest GET) only | {t} | {fmt_ops(d_n.requests)} | {'yes' if only_list else 'NO'} |"
         )
-        rc = [by.get((r, ds, "no-change")) for r in ("rclone sync", "rclone sync --fast-list --checksum")]
-        best = min((r.wall for r in rc if r and r.ok), default=None)
-        if best:
-            ratio = d_n.wall / best
-            lines.append(
-                f"| {ds} no-change <= rclone's best (process wall) | {t} | {d_n.wall:.2f} s / {best:.2f} s = {ratio:.2f}x | {'yes' if ratio <= 1 else 'NO'} |"
-            )
-            if "cycle_s" in d_n.extra:
-                lines.append(
-                    f"| {ds} no-change cycle inside `dagsync run` vs rclone's best | {t} | {d_n.extra['cycle_s']:.3f} s / {best:.2f} s | {'yes' if d_n.extra['cycle_s'] <= best else 'NO'} |"
-                )
     if d_c and ds == "10k":
         peak = max(d_c.rss_mb, d_n.rss_mb if d_n else 0)
         lines.append(f"| 10k peak RSS <= 80 MB | {t} | {peak:.0f} MB | {'yes' if peak <= 80 else 'NO'} |")
