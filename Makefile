@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: help test test-fast lint typecheck venv airflow-venv local local-down local-clean local-status bench clean
 
 help: ## List targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # --- environments -----------------------------------------------------------------------------------------
 $(VENV)/.installed: pyproject.toml requirements/lock.txt
@@ -42,18 +42,20 @@ lint: venv ## ruff + mypy
 	$(VENV)/bin/ruff format --check services devtools
 	$(VENV)/bin/mypy
 
+# INFRA_TF_MIRROR=1: the tests take the aws provider from this project's offline mirror (infra/tf-cli.hcl), never
+# the registry; a user's `make dev` uses the normal registry (services/infractl/tf.py).
 test: system-packages venv airflow-venv tools-venv ## Install everything the tests need, then run them all
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	INFRA_TF_MIRROR=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-fast: venv ## Unit and property tests only (no Airflow, no e2e)
-	$(VENV)/bin/pytest -m "not airflow and not e2e" $(PYTEST_ARGS)
+test-fast: venv ## Unit and property tests only (no Airflow, no e2e, nothing slow)
+	INFRA_TF_MIRROR=1 $(VENV)/bin/pytest -m "not airflow and not e2e and not slow" $(PYTEST_ARGS)
 
-# --- local stack (issue: whole stack locally in one command) ----------------------------------------------
+# --- local stack: infra/envs/local applied to emulated AWS, its task definitions run by devtools/fargate ----------
 # State (PID files, logs, data) in LOCAL_STATE; see docs/adr/0008-local-stack-and-config.md.
 LOCAL_STATE ?= .local
 LOCALSTACK := $(PY) -m devtools.localstack --state-dir $(LOCAL_STATE)
 
-local: system-packages venv airflow-venv ## Bring the whole stack up locally (Airflow, Redis, Postgres, moto, sidecars, scaler, healthcheck)
+local: system-packages venv airflow-venv ## Deploy infra/envs/local to emulated AWS and run its ECS tasks locally
 	@$(LOCALSTACK) up
 
 local-status: ## PID, port and log of every local process

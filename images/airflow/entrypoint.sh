@@ -24,7 +24,7 @@
 #   secret    AIRFLOW_JWT_SECRET: the same value in every component (JWT signing + API secret key)
 #   logs      AIRFLOW_LOG_BUCKET [AIRFLOW_LOG_PREFIX=logs] -> S3 remote logging through the aws_default
 #             connection, which honours AWS_ENDPOINT_URL / AWS_REGION
-#   identity  AIRFLOW_WORKER_HOST (default: hostname): Celery node name and task_instance.hostname
+#   identity  AIRFLOW_WORKER_HOST (default: $HOSTNAME): Celery node name and task_instance.hostname
 #   paths     AIRFLOW_ENV_FILE, AIRFLOW_PLATFORM_LIB (/opt/airflow/lib), AIRFLOW_ROLE_FILE (/tmp/airflow-role)
 set -euo pipefail
 
@@ -130,7 +130,8 @@ print(json.dumps({"conn_type": "aws", "extra": extra}))')
   # --- worker identity: task_instance.hostname and the Celery node name (health pings exactly this node)
   export PYTHONPATH="${AIRFLOW_PLATFORM_LIB:-/opt/airflow/lib}${PYTHONPATH:+:${PYTHONPATH}}"
   export AIRFLOW__CORE__HOSTNAME_CALLABLE="${AIRFLOW__CORE__HOSTNAME_CALLABLE:-platform_hostname.get_hostname}"
-  WORKER_HOST="${AIRFLOW_WORKER_HOST:-$(hostname)}"
+  # HOSTNAME: the container's host name (on Fargate the task ENI's DNS name; the local runner sets the same).
+  WORKER_HOST="${AIRFLOW_WORKER_HOST:-${HOSTNAME:-$(hostname)}}"
 }
 
 db_host_port() {

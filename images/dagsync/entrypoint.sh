@@ -3,8 +3,10 @@
 # See docs/adr/0008-local-stack-and-config.md and services/dagsync/README.md.
 #
 # Usage: entrypoint.sh [run|sync|publish|check ARGS...]   the dagsync CLI (default: run; flags or DAGSYNC_* env)
-#        entrypoint.sh health                             the ECS container health check:
-#                                                         dagsync check --dest $DAGSYNC_DEST --max-age $DAGSYNC_HEALTH_MAX_AGE
+#        entrypoint.sh health                             the container health check = `dagsync check`: the last
+#                                                         successful sync into DAGSYNC_DEST is younger than
+#                                                         DAGSYNC_MAX_AGE (the one staleness limit; ECS runs
+#                                                         `dagsync check` itself with the same variable)
 set -euo pipefail
 
 die() {
@@ -18,8 +20,7 @@ case $cmd in
   run | sync | publish | check) exec dagsync "$cmd" "$@" ;;
   health)
     [[ -n ${DAGSYNC_DEST:-} ]] || die "health: set DAGSYNC_DEST (the synced folder)"
-    # Default: four missed cycles at the default 30 s interval.
-    exec dagsync check --dest "$DAGSYNC_DEST" --max-age "${DAGSYNC_HEALTH_MAX_AGE:-120}"
+    exec dagsync check
     ;;
   *) die "unknown command '$cmd'; one of: run sync publish check health" ;;
 esac

@@ -86,7 +86,8 @@ def test_image_is_slim_non_root_with_health_check(dockerfile: Path) -> None:
     last_from = max(i for i, (op, _) in enumerate(instrs) if op == "FROM")
     stage = instrs[last_from:]
     base = resolve(stage[0][1].split()[0])
-    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", base), base  # slim, pinned to a patch release
+    # slim, pinned to a patch release and by digest (as the actions are pinned by SHA)
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+@sha256:[0-9a-f]{64}", base), base
     users = [resolve(a) for op, a in stage if op == "USER"]
     assert users, "no USER in the final stage"
     assert users[-1] not in ("root", "0") and not users[-1].startswith("0:"), users[-1]

@@ -127,6 +127,7 @@ module "compute" {
   log_retention_days         = local.settings.log_retention_days
   sizes                      = local.settings.sizes
   worker_concurrency         = local.settings.worker_concurrency
+  worker_stop_timeout        = var.worker_stop_timeout
   worker_fargate_spot_weight = local.settings.worker_fargate_spot_weight
   scaling_mode               = var.scaling_mode
   scaler                     = local.settings.scaler

@@ -118,7 +118,13 @@ variable "extra_tags" {
 }
 
 variable "extra_environment" {
-  description = "Extra plain (non-secret) environment per service (api-server, scheduler, dag-processor, triggerer, worker, scaler, healthcheck, migrate), merged over the defaults: tuning without a module change."
+  description = "Extra plain (non-secret) environment per container (api-server, scheduler, dag-processor, triggerer, worker, scaler, healthcheck, migrate, dagsync = every sidecar), merged over the defaults: tuning without a module change."
   type        = map(map(string))
   default     = {}
+}
+
+variable "worker_stop_timeout" {
+  description = "Seconds a worker gets between SIGTERM (Celery warm shutdown) and SIGKILL; Fargate allows 2..120. Longer tasks rely on the scaler's task scale-in protection (docs/adr/0002-scaling.md)."
+  type        = number
+  default     = 120
 }

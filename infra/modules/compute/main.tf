@@ -183,7 +183,7 @@ locals {
       DAGSYNC_DEST         = local.dags_folder
       DAGSYNC_METRICS_PORT = "9101"
       DAGSYNC_MAX_AGE      = tostring(var.dagsync_max_age) # the one staleness limit: sidecar health check and /status
-    }) : { name = k, value = v }]
+    }, lookup(var.extra_environment, "dagsync", {})) : { name = k, value = v }]
     portMappings = [{ containerPort = 9101, protocol = "tcp" }]
     mountPoints  = [{ sourceVolume = "shared", containerPath = local.shared_mount, readOnly = false }]
     healthCheck  = merge(local.health, { command = ["CMD", "dagsync", "check"] })

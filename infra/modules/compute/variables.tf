@@ -313,7 +313,7 @@ variable "dagsync_command" {
 }
 
 variable "extra_environment" {
-  description = "Extra plain (non-secret) environment per service name, merged over the defaults."
+  description = "Extra plain (non-secret) environment per container: a service name (its main container), \"dagsync\" (every sidecar) or \"migrate\", merged over the defaults."
   type        = map(map(string))
   default     = {}
 }
