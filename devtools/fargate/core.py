@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 # --- service scheduler ------------------------------------------------------------------------------------------
@@ -179,6 +179,29 @@ def dependency_state(ctr: ContainerView, others: Mapping[str, ContainerView]) ->
         if not ok:
             return DependencyState(False)
     return DependencyState(True)
+
+
+DEFAULT_START_TIMEOUT = 180.0  # Fargate's default startTimeout for dependsOn waits
+
+
+def start_timeout_reason(
+    ctr: ContainerView, others: Mapping[str, ContainerView], waited: float, start_timeout: float
+) -> str | None:
+    """ECS ``startTimeout``: a container still waiting for its dependencies after ``start_timeout`` gives up; an
+    essential one stops the task with this reason (a non-essential one just never starts)."""
+    if ctr.phase != "PENDING" or not ctr.depends_on or waited < start_timeout:
+        return None
+    unmet = [
+        f"{name} {cond}"
+        for name, cond in ctr.depends_on
+        if not dependency_state(replace(ctr, depends_on=((name, cond),)), others).ready
+    ]
+    if not unmet or not ctr.essential:
+        return None
+    return (
+        f"CannotStartContainerError: container {ctr.name}: dependencies not met after startTimeout "
+        f"{start_timeout:g}s: {', '.join(unmet)}"
+    )
 
 
 def dependency_cycle(deps: Mapping[str, Sequence[str]]) -> list[str] | None:

@@ -195,6 +195,7 @@ class Container:
     proc_name: str
     log_config: Mapping[str, str]
     check_desc: str = ""  # the check as the task definition writes it (for stop reasons)
+    start_timeout: float = core.DEFAULT_START_TIMEOUT
     phase: core.ContainerPhase = "PENDING"
     exit_code: int | None = None
     proc: subprocess.Popen[bytes] | None = None
@@ -807,6 +808,7 @@ class Runner:
             proc_name=f"{PREFIX}{task.task_id}-{name}",
             log_config=log_opts,
             check_desc=check_desc,
+            start_timeout=float(c.get("startTimeout") or core.DEFAULT_START_TIMEOUT),
         )
 
     def container_ids(
@@ -939,7 +941,18 @@ class Runner:
             if c.phase == "PENDING" and core.dependency_state(views[c.name], views).ready:
                 self.start_container(task, c, now)
                 views[c.name] = c.view()
-        reason = core.task_stop_reason(list(views.values()))
+        reason = core.task_stop_reason(list(views.values())) or next(
+            (
+                r
+                for c in task.containers.values()
+                if (
+                    r := core.start_timeout_reason(
+                        views[c.name], views, now - task.started_at, c.start_timeout
+                    )
+                )
+            ),
+            None,
+        )
         if reason:
             self.begin_stop(task, reason, scheduled=False)
             return

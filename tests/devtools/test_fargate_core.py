@@ -22,6 +22,7 @@ from devtools.fargate.core import (
     launch_delay,
     limits,
     plan_service,
+    start_timeout_reason,
     stop_waves,
     task_health,
     task_ready,
@@ -231,6 +232,31 @@ def test_depends_on_conditions() -> None:
     assert dependency_state(app, {"side": c("side", phase="RUNNING")}).failed  # no healthCheck
     assert dependency_state(c("x", depends_on=(("nope", "START"),)), {}).failed
     assert dependency_state(c("x", depends_on=(("y", "SOMETIMES"),)), {"y": c("y")}).failed
+
+
+def test_start_timeout() -> None:
+    side = c("side", phase="RUNNING", has_health_check=True)
+    app = c("app", depends_on=(("side", "HEALTHY"),))
+    assert start_timeout_reason(app, {"side": side}, 179, 180) is None
+    reason = start_timeout_reason(app, {"side": side}, 180, 180)
+    assert (
+        reason
+        == "CannotStartContainerError: container app: dependencies not met after startTimeout 180s: side HEALTHY"
+    )
+    healthy = c("side", phase="RUNNING", has_health_check=True, health="HEALTHY")
+    assert start_timeout_reason(app, {"side": healthy}, 500, 180) is None  # met (it starts this cycle)
+    assert (
+        start_timeout_reason(
+            c("app", essential=False, depends_on=(("side", "HEALTHY"),)), {"side": side}, 500, 180
+        )
+        is None
+    )
+    assert (
+        start_timeout_reason(
+            c("app", phase="RUNNING", depends_on=(("side", "HEALTHY"),)), {"side": side}, 500, 180
+        )
+        is None
+    )
 
 
 def test_dependency_cycle() -> None:

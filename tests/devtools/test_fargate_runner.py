@@ -50,6 +50,7 @@ class Env:
         self.iam = boto3.client("iam", **kw)  # type: ignore[call-overload]
         self.efs = boto3.client("efs", **kw)  # type: ignore[call-overload]
         self.logs = boto3.client("logs", **kw)  # type: ignore[call-overload]
+        self.ssm = boto3.client("ssm", **kw)  # type: ignore[call-overload]
         ec2 = boto3.client("ec2", **kw)  # type: ignore[call-overload]
         vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
         self.subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
@@ -289,6 +290,7 @@ def test_unhealthy_task_is_replaced_and_reason_names_check(env: Env) -> None:
     env.scale(svc, 0)
 
 
+@pytest.mark.slow
 def test_missing_secret_fails_with_one_line_and_others_keep_running(env: Env) -> None:
     good, bad = name(), name()
     arn = env.sm.create_secret(
@@ -304,15 +306,21 @@ def test_missing_secret_fails_with_one_line_and_others_keep_running(env: Env) ->
                     {"name": "DB_PASSWORD", "valueFrom": f"{arn}:password::"},
                     {"name": "WHOLE", "valueFrom": arn.rsplit("-", 1)[0]},  # partial ARN (no random suffix)
                     {"name": "CURRENT", "valueFrom": f"{arn}:user:AWSCURRENT:"},
+                    {
+                        "name": "PARAM",
+                        "valueFrom": f"arn:aws:ssm:us-east-1:123456789012:parameter/{good}/flag",
+                    },
                 ],
             }
         ],
     )
+    env.ssm.put_parameter(Name=f"/{good}/flag", Value="on", Type="SecureString")
     env.service(good, td_good)
     (running,) = env.running(good)
     pid = pid_of(running, "app")
     e = environ(pid)
     assert e["DB_PASSWORD"] == "pw-123" and json.loads(e["WHOLE"])["user"] == "u" and e["CURRENT"] == "u"
+    assert e["PARAM"] == "on"
 
     missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf"
     td_bad = env.register(
@@ -432,6 +440,66 @@ def test_success_dependency_that_fails_stops_task(env: Env) -> None:
     stop = wait_for("the task to stop", lambda: env.stopped(svc))[0]
     assert stop["reason"].startswith("CannotStartContainerError") and "code 4" in stop["reason"]
     assert stop["containers"]["app"]["exit_code"] is None  # never started
+    env.scale(svc, 0)
+
+
+def test_stop_order_dependants_first(env: Env) -> None:
+    svc = name()
+
+    def trapping(linger: float) -> str:
+        return (
+            f"trap 'echo \"TERM $(date +%s.%N)\"; sleep {linger}; exit 0' TERM; while :; do sleep 0.1; done"
+        )
+
+    td = env.register(
+        svc,
+        [
+            {"name": "db", "command": [trapping(0)]},
+            {
+                "name": "app",
+                "command": [trapping(1)],
+                "dependsOn": [{"containerName": "db", "condition": "START"}],
+            },
+        ],
+    )
+    env.service(svc, td)
+    (task,) = env.running(svc)
+    logs = {c["name"]: Path(c["log"]) for c in task["containers"]}
+    time.sleep(0.5)
+    env.scale(svc, 0)
+    wait_for("the task to stop", lambda: env.stopped(svc), timeout=20)
+    at = {
+        n: float(next(ln for ln in p.read_text().splitlines() if ln.startswith("TERM ")).split()[1])
+        for n, p in logs.items()
+    }
+    assert at["db"] >= at["app"] + 0.9  # db got SIGTERM only after app (1 s to exit) was gone
+
+
+def test_start_timeout_stops_task(env: Env) -> None:
+    svc = name()
+    td = env.register(
+        svc,
+        [
+            {
+                "name": "side",
+                "essential": False,
+                "command": ["exec sleep 300"],
+                "healthCheck": {"command": ["CMD-SHELL", "exit 1"], "interval": 1, "retries": 10},
+            },
+            {
+                "name": "app",
+                "command": ["exec sleep 300"],
+                "startTimeout": 2,
+                "dependsOn": [{"containerName": "side", "condition": "HEALTHY"}],
+            },
+        ],
+    )
+    env.service(svc, td)
+    stop = wait_for("the task to give up", lambda: env.stopped(svc), timeout=20)[0]
+    assert (
+        stop["reason"]
+        == "CannotStartContainerError: container app: dependencies not met after startTimeout 2s: side HEALTHY"
+    )
     env.scale(svc, 0)
 
 
@@ -760,6 +828,7 @@ def _start_runner(moto: Server, base: Path, cluster: str) -> subprocess.Popen[by
         )
 
 
+@pytest.mark.slow
 def test_front_follows_rollout(env: Env) -> None:
     """A front is the stable address of a service: it reaches each healthy task, and keeps answering through a
     rollout."""
