@@ -567,7 +567,9 @@ def test_task_role_credentials_from_endpoint(env: Env) -> None:
     td = env.register(
         svc, [{"name": "app", "image": "local/venv-python", "command": [code]}], taskRoleArn=role
     )
-    nocred = env.register(f"{svc}-none", [{"name": "app", "command": ["exec sleep 300"]}])
+    nocred = env.register(
+        f"{svc}-none", [{"name": "app", "command": ["echo UTS $(hostname); exec sleep 300"]}]
+    )
     env.service(svc, td)
     env.service(f"{svc}-none", nocred)
     (task,) = env.running(svc)
@@ -604,6 +606,8 @@ def test_task_role_credentials_from_endpoint(env: Env) -> None:
         and pe["AWS_REGION"] == "us-east-1"
         and re.fullmatch(r"ip-\d+-\d+-\d+-\d+\.ec2\.internal", pe["HOSTNAME"])
     )
+    plain_log = Path(plain["containers"][0]["log"])
+    assert wait_for("hostname", lambda: f"UTS {pe['HOSTNAME']}" in plain_log.read_text(), timeout=10)
     env.scale(svc, 0)
     env.scale(f"{svc}-none", 0)
 

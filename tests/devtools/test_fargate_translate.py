@@ -202,3 +202,38 @@ def test_config_errors(tmp_path: Path) -> None:
         RunnerConfig.load(tmp_path / "c.json")
     (tmp_path / "c.json").write_text(json.dumps({**good, "fronts": {"web:8080": "127.0.0.1:18080"}}))
     assert RunnerConfig.load(tmp_path / "c.json").fronts == {"web:8080": ("127.0.0.1", 18080)}
+
+
+def test_can_execute_and_resolve_user() -> None:
+    import os
+    import shutil
+    import tempfile
+
+    from devtools.fargate.runner import can_execute, resolve_user
+
+    assert resolve_user("0") == (0, 0) and resolve_user("65534:65534") == (65534, 65534)
+    assert resolve_user("root:0") == (0, 0) and resolve_user("no-such-user-here") is None
+    assert can_execute(65534, 65534, "/usr/bin/id") == ""
+    base = Path(tempfile.mkdtemp(prefix="fg-exec-", dir="/tmp"))  # world-searchable parents
+    try:
+        os.chmod(base, 0o755)
+        closed = base / "closed"
+        closed.mkdir(mode=0o700)
+        prog = closed / "prog"
+        prog.write_text("#!/bin/sh\nexit 0\n")
+        prog.chmod(0o755)
+        assert can_execute(65534, 65534, str(prog)) == f"{closed} is not searchable by uid 65534"
+        os.chmod(closed, 0o755)
+        assert can_execute(65534, 65534, str(prog)) == ""
+        script = base / "script"  # its #! interpreter must be runnable too
+        script.write_text(f"#!{prog}\n")
+        script.chmod(0o755)
+        assert can_execute(65534, 65534, str(script)) == ""
+        prog.chmod(0o700)
+        assert can_execute(65534, 65534, str(script)) == f"{prog} is not executable by uid 65534"
+        link = base / "link"  # a symlink into a closed dir (the venv -> /root/.pyenv case)
+        os.chmod(closed, 0o700)
+        link.symlink_to(prog)
+        assert can_execute(65534, 65534, str(link)) == f"{closed} is not searchable by uid 65534"
+    finally:
+        shutil.rmtree(base)
