@@ -469,6 +469,7 @@ class Runner:
             cluster=self.cfg.cluster, desiredStatus="RUNNING"
         ):
             arns += page.get("taskArns", [])
+        self.stopped_elsewhere(set(arns))
         unknown = [a for a in arns if a not in self.tasks and a not in self.foreign_failed]
         for i in range(0, len(unknown), 100):
             for t in self.ecs.describe_tasks(cluster=self.cfg.cluster, tasks=unknown[i : i + 100]).get(
@@ -487,6 +488,25 @@ class Runner:
                     self.event("stopped", task_arn=t["taskArn"], reason="orphaned")
                     continue
                 self.start_task(t, None)
+
+    def stopped_elsewhere(self, running: set[str]) -> None:
+        """Our tasks that are no longer RUNNING in ECS (StopTask by someone else) stop here too, with that reason;
+        tasks of a service that is gone (deleted, not ACTIVE) stop like ECS stops them."""
+        gone = [t for t in self.tasks.values() if not t.stopping and t.arn not in running]
+        if gone:
+            reasons: dict[str, str] = {}
+            with contextlib.suppress(Exception):
+                for d in self.ecs.describe_tasks(cluster=self.cfg.cluster, tasks=[t.arn for t in gone]).get(
+                    "tasks", []
+                ):
+                    reasons[d["taskArn"]] = d.get("stoppedReason") or ""
+            for t in gone:
+                self.begin_stop(
+                    t, reasons.get(t.arn) or "Task stopped by StopTask", scheduled=True, call_api=False
+                )
+        for t in list(self.tasks.values()):
+            if t.service and not t.stopping and t.service not in self.services:
+                self.begin_stop(t, f"Service {t.service}: the service is no longer ACTIVE", scheduled=True)
 
     # --- starting a task ------------------------------------------------------------------------------------------
     def start_task(self, desc: dict[str, Any], service: str | None) -> None:
@@ -1026,15 +1046,16 @@ class Runner:
             return
         c.check_started = now
 
-    def begin_stop(self, task: Task, reason: str, scheduled: bool) -> None:
+    def begin_stop(self, task: Task, reason: str, scheduled: bool, call_api: bool = True) -> None:
         task.stopping, task.stop_reason, task.scheduled_stop = True, reason, scheduled
         self.update_fronts()  # no new connections to it (the ALB deregisters a target first)
         task.waves = core.stop_waves({n: [d for d, _ in c.depends_on] for n, c in task.containers.items()})
         log.info("stopping task %s (%s): %s", task.task_id, task.service or task.family, reason)
         self.event("stopping", task_arn=task.arn, task_id=task.task_id, service=task.service, reason=reason)
         self.ship_logs([task])  # whoever waits for STOPPED reads the log next
-        with contextlib.suppress(Exception):
-            self.ecs.stop_task(cluster=self.cfg.cluster, task=task.arn, reason=reason[:1024])
+        if call_api:
+            with contextlib.suppress(Exception):
+                self.ecs.stop_task(cluster=self.cfg.cluster, task=task.arn, reason=reason[:1024])
         if not scheduled and task.service and not reason.startswith("Service "):
             self.backoff.setdefault(task.service, core.Backoff()).failed(time.monotonic(), reason)
         self.progress_stop(task, time.monotonic())

@@ -503,6 +503,23 @@ def test_start_timeout_stops_task(env: Env) -> None:
     env.scale(svc, 0)
 
 
+def test_stop_task_from_outside_and_deleted_service(env: Env) -> None:
+    svc = name()
+    td = env.register(svc, [{"name": "app", "command": ["exec sleep 300"]}])
+    env.service(svc, td)
+    (task,) = env.running(svc)
+    pid = pid_of(task, "app")
+    env.ecs.stop_task(cluster=CLUSTER, task=task["task_arn"], reason="stopped by an operator")
+    wait_for("the process to stop", lambda: not alive(pid), timeout=15)
+    stop = wait_for("the stop event", lambda: env.stopped(svc))[0]
+    assert stop["reason"] == "stopped by an operator"
+    assert env.describe(task["task_arn"])["stoppedReason"] == "stopped by an operator"  # not overwritten
+    (second,) = env.running(svc)  # the service replaces it
+    env.ecs.delete_service(cluster=CLUSTER, service=svc, force=True)
+    wait_for("the deleted service's task to stop", lambda: not alive(pid_of(second, "app")), timeout=15)
+    assert not env.tasks(svc)
+
+
 def test_essential_exit_replaces_task(env: Env) -> None:
     svc = name()
     td = env.register(
