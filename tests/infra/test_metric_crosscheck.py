@@ -315,3 +315,25 @@ def test_prod_without_a_subscriber_fails_the_plan(example_dir: tuple[Path, dict[
         assert [s["values"]["protocol"] for s in subs] == ["https"]
     finally:
         override.unlink(missing_ok=True)
+
+
+def test_the_check_refuses_what_nobody_emits() -> None:
+    """The cross-check can fail: a misspelt metric, a missing or extra dimension, an unknown namespace."""
+    emitters = emitted({"planned_values": {"root_module": {}}})
+    ok = [
+        ("Airflow/Scaler", "TasksStarted", frozenset({"env", "service"})),
+        ("Airflow/Scaler", "TaskStartLatencyP95", frozenset({"env", "service", "queue"})),
+        ("AirflowPlatform/Health", "DagSyncWorstAge", frozenset({"Env"})),
+        ("Airflow/DagSync", "DagPublishesLate", frozenset({"Env"})),
+        ("AWS/ApplicationELB", "RequestCount", frozenset({"LoadBalancer"})),
+    ]
+    bad = [
+        ("Airflow/Scaler", "TaskStarted", frozenset({"env", "service"})),
+        ("Airflow/Scaler", "TasksStarted", frozenset({"env"})),
+        ("AirflowPlatform/Health", "DagSyncWorstAge", frozenset({"Env", "Sidecar"})),
+        ("AirflowPlatform/Health", "DagSyncWorstAge", frozenset()),
+        ("Airflow/Other", "TasksStarted", frozenset({"env", "service"})),
+        ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", frozenset({"LoadBalancer", "TargetGroup"})),
+    ]
+    assert all(accepted(r, emitters) for r in ok)
+    assert not any(accepted(r, emitters) for r in bad)
