@@ -37,7 +37,7 @@ H, M5, M30, H6, D28 = 3600, 300, 1800, 21600, 28 * 86400
 FAST, SLOW = Pair("fast", H, M5, 14.4), Pair("slow", H6, M30, 6.0)
 
 
-def spec_doc(ns: str, objective: float = 0.99) -> dict[str, Any]:
+def spec_doc(ns: str, objective: float = 0.99, lb: str = "app/x/1") -> dict[str, Any]:
     """The shape the observability module's slo_spec output renders (infra/modules/observability/main.tf)."""
     return {
         "window_days": 28,
@@ -51,10 +51,10 @@ def spec_doc(ns: str, objective: float = 0.99) -> dict[str, Any]:
                 "objective": objective,
                 "pairs": ["fast", "slow"],
                 "runbook": "docs/runbooks/slo-api-availability.md",
-                "total": [{"namespace": ns, "metric": "RequestCount", "dimensions": {"LoadBalancer": "app/x/1"}}],
+                "total": [{"namespace": ns, "metric": "RequestCount", "dimensions": {"LoadBalancer": lb}}],
                 "bad": [
-                    {"namespace": ns, "metric": "HTTPCode_ELB_5XX_Count", "dimensions": {"LoadBalancer": "app/x/1"}},
-                    {"namespace": ns, "metric": "HTTPCode_Target_5XX_Count", "dimensions": {"LoadBalancer": "app/x/1"}},
+                    {"namespace": ns, "metric": "HTTPCode_ELB_5XX_Count", "dimensions": {"LoadBalancer": lb}},
+                    {"namespace": ns, "metric": "HTTPCode_Target_5XX_Count", "dimensions": {"LoadBalancer": lb}},
                 ],
             }
         ],
@@ -206,7 +206,8 @@ def round_of(**kw: Any) -> Snapshot:
 def test_slo_probe_reads_the_metrics_and_status_shows_the_state(aws_env: str) -> None:
     ns = f"HcSlo/{uuid.uuid4().hex[:6]}"
     cw = boto3.client("cloudwatch")
-    dims = [{"Name": "LoadBalancer", "Value": "app/x/1"}]
+    lb = f"app/{uuid.uuid4().hex[:6]}/1"  # unique: moto ignores the namespace when dimensions are given
+    dims = [{"Name": "LoadBalancer", "Value": lb}]
     now = time.time()
     cw.put_metric_data(Namespace=ns, MetricData=[
         {"MetricName": "RequestCount", "Dimensions": dims, "Value": 1000, "Timestamp": now - 60},
@@ -215,7 +216,7 @@ def test_slo_probe_reads_the_metrics_and_status_shows_the_state(aws_env: str) ->
         {"MetricName": "RequestCount", "Dimensions": [{"Name": "LoadBalancer", "Value": "other"}], "Value": 1e6,
          "Timestamp": now - 60},  # another load balancer: not counted
     ])  # fmt: skip
-    snap = round_of(slo_enabled=True, slo_spec=json.dumps(spec_doc(ns)))
+    snap = round_of(slo_enabled=True, slo_spec=json.dumps(spec_doc(ns, lb=lb)))
     comp = snap.components["slo"]
     assert comp.status is Status.DEGRADED, (
         comp.detail
@@ -227,7 +228,7 @@ def test_slo_probe_reads_the_metrics_and_status_shows_the_state(aws_env: str) ->
     html = page.render(snap, Rule(), time.time(), 10)
     assert 'data-slo="api_availability" data-state="spent"' in html
 
-    calm = round_of(slo_enabled=True, slo_spec=json.dumps(spec_doc(ns, objective=0.5)))  # 20 % of 50 %
+    calm = round_of(slo_enabled=True, slo_spec=json.dumps(spec_doc(ns, objective=0.5, lb=lb)))  # 20 % of 50 %
     doc = calm.to_json()["slos"]["api_availability"]
     assert doc["state"] == "within_budget" and doc["budget_remaining"] == pytest.approx(0.6)
     assert calm.components["slo"].status is Status.OK
@@ -240,3 +241,21 @@ def test_slo_probe_unreachable_is_down(aws_env: str, monkeypatch: Any) -> None:
     snap = round_of(slo_enabled=True, slo_spec=json.dumps(spec_doc("X")), slo_timeout=2)
     assert snap.components["slo"].status is Status.DOWN
     assert "slos" not in snap.to_json()
+
+
+def test_status_json_and_page_show_the_slo_state(aws_env: str, live_app: Any) -> None:
+    """`healthcheck serve` with the slo probe: /status (the cached fast path) carries `slos`, the page a table."""
+    import httpx
+    from hc_helpers import hc_env
+
+    ns, lb = f"HcSlo/{uuid.uuid4().hex[:6]}", f"app/{uuid.uuid4().hex[:6]}/1"  # moto ignores the namespace
+    boto3.client("cloudwatch").put_metric_data(Namespace=ns, MetricData=[  # when dimensions are given
+        {"MetricName": "RequestCount", "Dimensions": [{"Name": "LoadBalancer", "Value": lb}], "Value": 100},
+    ])  # fmt: skip
+    app = live_app(hc_env(slo_enabled=True, slo_spec=json.dumps(spec_doc(ns, lb=lb))))
+    doc = httpx.get(f"{app.url}/status", timeout=30).json()
+    assert doc["slos"]["api_availability"]["state"] == "within_budget", doc
+    assert doc["slos"]["api_availability"]["events"] == 100
+    assert doc["components"]["slo"]["status"] == "ok"
+    page_html = httpx.get(f"{app.url}/", timeout=30).text
+    assert 'data-slo="api_availability" data-state="within_budget"' in page_html
