@@ -123,7 +123,7 @@ resource "aws_cloudwatch_metric_alarm" "sync_stale" {
 # --- ECS ----------------------------------------------------------------------------------------------------------
 resource "aws_cloudwatch_metric_alarm" "scheduler_down" {
   alarm_name          = "${var.name_prefix}-scheduler-down"
-  alarm_description   = "No running scheduler task for 3 minutes"
+  alarm_description   = "No running scheduler task for 3 minutes. Runbook: ${var.runbook_url_base}docs/runbooks/scheduler-down.md"
   namespace           = "ECS/ContainerInsights"
   metric_name         = "RunningTaskCount"
   dimensions          = { ClusterName = var.cluster_name, ServiceName = var.service_names["scheduler"] }
@@ -142,7 +142,7 @@ resource "aws_cloudwatch_metric_alarm" "running_below_desired" {
   for_each = var.service_names
 
   alarm_name          = "${var.name_prefix}-${each.key}-running-below-desired"
-  alarm_description   = "${each.key}: fewer tasks running than desired for 10 minutes"
+  alarm_description   = "${each.key}: fewer tasks running than desired for 10 minutes. Runbook: ${var.runbook_url_base}docs/runbooks/${each.key == "worker" ? "workers-not-scaling" : each.key == "scheduler" ? "scheduler-down" : "rollback-deploy"}.md"
   comparison_operator = "GreaterThanThreshold"
   threshold           = 0
   evaluation_periods  = 10
@@ -185,7 +185,7 @@ resource "aws_cloudwatch_metric_alarm" "running_below_desired" {
 # --- queue and scaler (docs/adr/0002-scaling.md) ---------------------------------------------------------------------
 resource "aws_cloudwatch_metric_alarm" "backlog_high" {
   alarm_name          = "${var.name_prefix}-backlog-high"
-  alarm_description   = "More than ${var.backlog_threshold} queued task instances for 15 minutes"
+  alarm_description   = "More than ${var.backlog_threshold} queued task instances for 15 minutes. Runbook: ${var.runbook_url_base}docs/runbooks/workers-not-scaling.md"
   namespace           = var.scaler_namespace
   metric_name         = "QueuedTasks"
   dimensions          = local.scaler_dims
@@ -202,7 +202,7 @@ resource "aws_cloudwatch_metric_alarm" "backlog_high" {
 
 resource "aws_cloudwatch_metric_alarm" "scaler_errors" {
   alarm_name          = "${var.name_prefix}-scaler-errors"
-  alarm_description   = "The scaler failed to measure for 3 minutes (it holds the previous desired count)"
+  alarm_description   = "The scaler failed to measure for 3 minutes (it holds the previous desired count). Runbook: ${var.runbook_url_base}docs/runbooks/workers-not-scaling.md"
   namespace           = var.scaler_namespace
   metric_name         = "ScalerErrors"
   dimensions          = local.scaler_dims
@@ -219,7 +219,7 @@ resource "aws_cloudwatch_metric_alarm" "scaler_errors" {
 
 resource "aws_cloudwatch_metric_alarm" "scaler_down" {
   alarm_name          = "${var.name_prefix}-scaler-down"
-  alarm_description   = "No DesiredWorkers datapoint for 5 minutes: the scaler is down (workers keep their count)"
+  alarm_description   = "No DesiredWorkers datapoint for 5 minutes: the scaler is down (workers keep their count). Runbook: ${var.runbook_url_base}docs/runbooks/workers-not-scaling.md"
   namespace           = var.scaler_namespace
   metric_name         = "DesiredWorkers"
   dimensions          = local.scaler_dims
@@ -273,7 +273,7 @@ resource "aws_cloudwatch_metric_alarm" "redis" {
   for_each = local.redis_alarm_pairs
 
   alarm_name          = "${var.name_prefix}-redis-${each.key}"
-  alarm_description   = "${local.redis_alarms[each.value.kind].desc} (${each.value.node})"
+  alarm_description   = "${local.redis_alarms[each.value.kind].desc} (${each.value.node}). Runbook: ${var.runbook_url_base}docs/runbooks/redis-failover.md"
   namespace           = "AWS/ElastiCache"
   metric_name         = local.redis_alarms[each.value.kind].metric
   dimensions          = { CacheClusterId = each.value.node }
@@ -293,7 +293,7 @@ resource "aws_cloudwatch_metric_alarm" "alb_5xx" {
   for_each = { elb = "HTTPCode_ELB_5XX_Count", target = "HTTPCode_Target_5XX_Count" }
 
   alarm_name          = "${var.name_prefix}-alb-${each.key}-5xx"
-  alarm_description   = "More than 10 ${each.value} in 5 minutes"
+  alarm_description   = "More than 10 ${each.value} in 5 minutes. Runbook: ${var.runbook_url_base}docs/runbooks/slo-api-availability.md"
   namespace           = "AWS/ApplicationELB"
   metric_name         = each.value
   dimensions          = { LoadBalancer = var.alb_arn_suffix }
@@ -310,7 +310,7 @@ resource "aws_cloudwatch_metric_alarm" "alb_5xx" {
 
 resource "aws_cloudwatch_metric_alarm" "api_unhealthy" {
   alarm_name          = "${var.name_prefix}-api-unhealthy-targets"
-  alarm_description   = "api-server targets failing the ALB health check for 5 minutes"
+  alarm_description   = "api-server targets failing the ALB health check for 5 minutes. Runbook: ${var.runbook_url_base}docs/runbooks/slo-api-availability.md"
   namespace           = "AWS/ApplicationELB"
   metric_name         = "UnHealthyHostCount"
   dimensions          = { LoadBalancer = var.alb_arn_suffix, TargetGroup = var.api_target_group_arn_suffix }
@@ -330,7 +330,7 @@ resource "aws_cloudwatch_metric_alarm" "endpoint_bytes" {
   for_each = var.interface_endpoint_ids
 
   alarm_name          = "${var.name_prefix}-vpce-${replace(each.key, ".", "-")}-bytes-high"
-  alarm_description   = "Interface endpoint ${each.key} processed more than ${var.endpoint_bytes_threshold} bytes in an hour (data-processing cost)"
+  alarm_description   = "Interface endpoint ${each.key} processed more than ${var.endpoint_bytes_threshold} bytes in an hour (data-processing cost). Runbook: ${var.runbook_url_base}docs/runbooks/cost-spike.md"
   namespace           = "AWS/PrivateLinkEndpoints"
   metric_name         = "BytesProcessed"
   statistic           = "Sum"
