@@ -11,7 +11,8 @@
       "images": {"local/sh": {"entrypoint": ["/bin/sh", "-c"], "cmd": ["sleep 3600"]}},
       "started_by": "local-fargate",
       "restart_backoff": [2, 60],                         # launch throttling: base and cap, seconds
-      "max_stop_timeout": 120                             # Fargate's upper limit for stopTimeout
+      "max_stop_timeout": 120,                            # Fargate's upper limit for stopTimeout
+      "trust_bundle": ".local/tls/bundle.crt"             # CA bundle for SSL_CERT_FILE (the stand-ins' CA)
     }
 
 See devtools/fargate/translate.py for ``hosts``, ``fronts`` and ``images``.
@@ -38,6 +39,7 @@ KNOWN = {
     "started_by",
     "restart_backoff",
     "max_stop_timeout",
+    "trust_bundle",
 }
 
 
@@ -59,6 +61,9 @@ class RunnerConfig:
     backoff_base: float = 2.0
     backoff_cap: float = 60.0
     max_stop_timeout: float = 120.0
+    trust_bundle: Path | None = (
+        None  # SSL_CERT_FILE of every container: the system CAs + the local stand-ins' CA
+    )
 
     @classmethod
     def from_dict(cls, data: Any, base: Path = Path()) -> RunnerConfig:
@@ -111,6 +116,9 @@ class RunnerConfig:
             ) from None
         if interval <= 0 or b_base < 0 or cap < b_base:
             raise ConfigError("interval must be > 0 and restart_backoff 0 <= base <= cap")
+        bundle = data.get("trust_bundle")
+        if bundle is not None and (not isinstance(bundle, str) or not bundle):
+            raise ConfigError("trust_bundle must be a path (a PEM CA bundle) or absent")
         state = Path(data["state_dir"])
         return cls(
             endpoint_url=data["endpoint_url"].rstrip("/"),
@@ -125,6 +133,7 @@ class RunnerConfig:
             backoff_base=b_base,
             backoff_cap=cap,
             max_stop_timeout=max_stop,
+            trust_bundle=(base / bundle).resolve() if bundle else None,
         )
 
     @classmethod

@@ -764,6 +764,10 @@ class Runner:
         env.update(cred_env)
         env["ECS_CONTAINER_METADATA_URI_V4"] = self.endpoints.url(f"/v4/{meta_id}")
         env["AWS_ENDPOINT_URL"] = self.cfg.endpoint_url  # declared: the VPC endpoints' private DNS on AWS
+        if self.cfg.trust_bundle is not None:
+            # declared: the system CAs + the local stand-ins' CA (translate.py). Set after the rewrite: it is a
+            # host path (under /tmp in the tests), which the image path map must not turn into a container path.
+            env["SSL_CERT_FILE"] = str(self.cfg.trust_bundle)
         env["PATH"] = (
             f"{shims}:{env.get('PATH') or rw.text(img.env.get('PATH', '')) or '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'}"
         )

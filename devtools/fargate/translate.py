@@ -30,7 +30,9 @@ What                            How it runs here
                                 on PATH prints it: every task has its own UTS name on Fargate), the credentials
                                 endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN, only
                                 with a task role), ECS_CONTAINER_METADATA_URI_V4; and AWS_ENDPOINT_URL = the emulator
-                                (on AWS the VPC endpoints' private DNS does that job).
+                                (on AWS the VPC endpoints' private DNS does that job); SSL_CERT_FILE = the config's
+                                ``trust_bundle`` when given (the system CAs + the local stand-ins' CA: on AWS the RDS
+                                and ElastiCache certificates chain to CAs the image already trusts).
 ==============================  ================================================================================
 
 The runner's own environment (AWS_*, AWS_CA_BUNDLE, ...) never reaches a container.

@@ -175,6 +175,7 @@ def env(moto_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "redis.fake.cache.amazonaws.com:6379": "127.0.0.1:26379",
         },
         "fronts": {"fronttest:8080": f"127.0.0.1:{FRONT_PORT}"},
+        "trust_bundle": "bundle.pem",
     }
     (base / "cfg.json").write_text(json.dumps(cfg))
     boto3.client(
@@ -187,6 +188,7 @@ def env(moto_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     runner_log = base / "runner.log"
     penv = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     penv["AWS_ACCESS_KEY_ID"] = "runner-static-key"  # must never reach a container
+    penv["AWS_CA_BUNDLE"] = "/etc/ssl/certs/ca-certificates.crt"  # nor this
     penv["PYTHONPATH"] = str(REPO)
     with open(runner_log, "wb") as out:
         proc = subprocess.Popen(
@@ -369,7 +371,11 @@ def test_depends_on_order(env: Env) -> None:
         return f'echo "{n} $(date +%s.%N)" >> /shared/order'
 
     mount = [{"sourceVolume": "shared", "containerPath": "/shared"}]
-    check = {"command": ["CMD-SHELL", "test -e /tmp/ok"], "interval": 1, "retries": 3}
+    check = {
+        "command": ["CMD", "test", "-e", "/tmp/ok"],
+        "interval": 1,
+        "retries": 3,
+    }  # CMD: argv, paths mapped
     containers: list[dict[str, Any]] = [
         {"name": "init", "essential": False, "command": [f"{mark('init')}; sleep 1; exit 0"]},
         {"name": "failing", "essential": False, "command": [f"{mark('failing')}; sleep 0.5; exit 3"]},
@@ -517,7 +523,8 @@ def test_stop_task_from_outside_and_deleted_service(env: Env) -> None:
     (second,) = env.running(svc)  # the service replaces it
     env.ecs.delete_service(cluster=CLUSTER, service=svc, force=True)
     wait_for("the deleted service's task to stop", lambda: not alive(pid_of(second, "app")), timeout=15)
-    assert not env.tasks(svc)
+    wait_for("no task of the deleted service", lambda: not env.tasks(svc), timeout=5)
+    assert env.stopped(svc)[-1]["reason"] == f"Service {svc}: the service is no longer ACTIVE"
 
 
 def test_essential_exit_replaces_task(env: Env) -> None:
@@ -618,6 +625,7 @@ def test_task_role_credentials_from_endpoint(env: Env) -> None:
     (plain,) = env.running(f"{svc}-none")
     pe = environ(pid_of(plain, "app"))
     assert not {k for k in pe if k.startswith("AWS_CONTAINER_")}
+    assert pe["SSL_CERT_FILE"] == str(env.state.parent / "bundle.pem")
     assert (
         "AWS_ACCESS_KEY_ID" not in pe
         and pe["AWS_REGION"] == "us-east-1"
