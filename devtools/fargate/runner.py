@@ -838,10 +838,11 @@ class Runner:
     def container_ids(
         self, task: Task, name: str, user: str, img: ImageSpec, program: str
     ) -> tuple[int, int] | None:
-        """The container's uid/gid if the runner can apply ``user`` here; else None (logged once per image/user)."""
+        """The container's uid/gid if the runner can apply ``user`` here; else None (logged once per user and
+        reason, naming the first container it applies to)."""
         if not user:
             return None
-        key = f"user:{task.family}:{name}:{user}"
+        key = f"user:{user}"
         if os.geteuid() != 0:
             self.warn_once(
                 key,
@@ -862,8 +863,9 @@ class Runner:
             why = can_execute(ids[0], ids[1], prog)
             if why:
                 self.warn_once(
-                    key,
-                    f"{task.family}/{name}: user {user} not applied ({why}); running as uid {os.geteuid()}",
+                    f"{key}:{why}",
+                    f"{task.family}/{name}: user {user} not applied ({why}); it and every other container with "
+                    f"user {user} run as uid {os.geteuid()}",
                 )
                 return None
         return ids
