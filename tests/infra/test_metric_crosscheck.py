@@ -202,7 +202,9 @@ def test_every_alarm_of_the_dev_plan_reads_an_emitted_metric(dev_plan: dict[str,
         assert rs, f"{name}: names no metric"
 
 
-def test_slo_alarms_page_through_composites_and_alarms_link_runbooks(dev_plan: dict[str, Any]) -> None:
+def test_slo_window_alarms_and_alarms_link_runbooks(dev_plan: dict[str, Any]) -> None:
+    """Two window alarms per SLO and pair; without composites (the module's default until the env turns them on)
+    each window alarm notifies itself."""
     alarms = {
         r["values"]["alarm_name"]: r["values"] for r in resources(dev_plan, "aws_cloudwatch_metric_alarm")
     }
@@ -210,11 +212,12 @@ def test_slo_alarms_page_through_composites_and_alarms_link_runbooks(dev_plan: d
         r["values"]["alarm_name"]: r["values"] for r in resources(dev_plan, "aws_cloudwatch_composite_alarm")
     }
     slo_windows = {n: a for n, a in alarms.items() if "-slo-" in n}
-    assert len(composites) >= 8 and len(slo_windows) == 2 * len(composites)
-    for name, c in composites.items():
-        rule_names = re.findall(r'ALARM\("([^"]+)"\)', c["alarm_rule"])
-        assert len(rule_names) == 2 and " AND " in c["alarm_rule"], name
-        assert all(n in slo_windows for n in rule_names), (name, rule_names)
+    assert len(slo_windows) == 20  # 4 SLOs x 2 pairs + 2 SLOs x 1 pair, 2 windows each
+    assert_composites_pair_windows(composites, slo_windows)
+    unknown = unknown_dims(dev_plan)
+    for r in resources(dev_plan, "aws_cloudwatch_metric_alarm"):
+        if "-slo-" in r["values"]["alarm_name"] and not composites:
+            assert unknown[r["address"]].get("alarm_actions"), f"{r['address']}: notifies nobody"
     # Every alarm links its runbook (RDS health has none: it points at capacity, not at a procedure).
     for name, a in {**composites, **{n: a for n, a in alarms.items() if "-rds-" not in n}}.items():
         m = re.search(r"Runbook: (docs/runbooks/[a-z0-9-]+\.md)", a["alarm_description"])
@@ -255,12 +258,37 @@ def plan_json(ex: Path, env: dict[str, str], *extra: str) -> tuple[int, dict[str
     return 0, json.loads(show.stdout), r.stdout
 
 
+def assert_composites_pair_windows(composites: dict[str, Any], windows: dict[str, Any]) -> None:
+    for name, c in composites.items():
+        rule_names = re.findall(r'ALARM\("([^"]+)"\)', c["alarm_rule"])
+        assert len(rule_names) == 2 and " AND " in c["alarm_rule"], name
+        assert all(n in windows for n in rule_names), (name, rule_names)
+        assert re.search(r"Runbook: docs/runbooks/[a-z0-9-]+\.md", c["alarm_description"]), name
+    assert not composites or len(windows) == 2 * len(composites)
+
+
 def test_example_dashboard_alarms_and_slo_spec(example_dir: tuple[Path, dict[str, str]]) -> None:
+    """With composites on (as on AWS): they page, the dashboard lists them; every metric known and emitted."""
     from healthcheck.slo import parse_spec
 
     ex, env = example_dir
-    code, plan, out = plan_json(ex, env)
+    override = ex / "composites_override.tf"
+    override.write_text('module "observability" {\n  enable_composite_alarms = true\n}\n')
+    try:
+        code, plan, out = plan_json(ex, env)
+    finally:
+        override.unlink()
     assert code == 0 and plan is not None, out[-3000:]
+    windows = {
+        r["values"]["alarm_name"]: r["values"]
+        for r in resources(plan, "aws_cloudwatch_metric_alarm")
+        if "-slo-" in r["values"]["alarm_name"]
+    }
+    composites = {
+        r["values"]["alarm_name"]: r["values"] for r in resources(plan, "aws_cloudwatch_composite_alarm")
+    }
+    assert len(composites) == 10
+    assert_composites_pair_windows(composites, windows)
     emitters = emitted(plan)
     (dash,) = resources(plan, "aws_cloudwatch_dashboard")
     body = json.loads(dash["values"]["dashboard_body"])
@@ -273,8 +301,7 @@ def test_example_dashboard_alarms_and_slo_spec(example_dir: tuple[Path, dict[str
     assert not silent_alarms and all(ref[2] != UNKNOWN for rs in alarms.values() for ref in rs), silent_alarms
     # the SLO alarm widget lists exactly the paging alarms
     alarm_widget = next(w for w in body["widgets"] if w["type"] == "alarm")
-    composite_names = {r["values"]["alarm_name"] for r in resources(plan, "aws_cloudwatch_composite_alarm")}
-    assert len(alarm_widget["properties"]["alarms"]) == len(composite_names) >= 8
+    assert sorted(a.rsplit(":", 1)[1] for a in alarm_widget["properties"]["alarms"]) == sorted(composites)
 
     # The health aggregator's spec names the same metrics as the burn-rate alarms.
     spec = parse_spec(plan["planned_values"]["outputs"]["slo_spec"]["value"])

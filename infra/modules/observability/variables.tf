@@ -105,9 +105,9 @@ variable "slo_objectives" {
 }
 
 variable "enable_composite_alarms" {
-  description = "Page through one composite alarm per SLO burn-rate pair (long AND short window). Off only for emulated runs (moto 5.2 has no PutCompositeAlarm): the window alarms then notify themselves."
+  description = "Page through one composite alarm per SLO burn-rate pair (long AND short window): set true on AWS. Off by default only because the emulator (moto 5.2) has no PutCompositeAlarm; off, each window alarm notifies on its own (louder, never silent)."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "runbook_url_base" {
