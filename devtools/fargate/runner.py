@@ -18,6 +18,7 @@ import logging
 import os
 import pwd
 import secrets
+import shlex
 import shutil
 import signal
 import stat
@@ -64,15 +65,12 @@ class ContainerSupervisor(Supervisor):
         cmd: Sequence[str],
         env: Mapping[str, str],
         cwd: Path,
-        ids: tuple[int, int] | None,
+        extra: Mapping[str, Any],
         meta: Mapping[str, object],
     ) -> tuple[ProcInfo, subprocess.Popen[bytes]]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         logf = self.log_file(name)
-        extra: dict[str, Any] = {}
-        if ids is not None:
-            extra = {"user": ids[0], "group": ids[1], "extra_groups": []}
         with open(logf, "ab") as out:
             out.write(
                 f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}: {' '.join(cmd)}\n".encode()
@@ -115,6 +113,50 @@ class ContainerSupervisor(Supervisor):
 def signal_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+@dataclass(frozen=True)
+class UtsTools:
+    """unshare/hostname/setpriv: each task gets its own UTS name, as on Fargate (root only)."""
+
+    unshare: str
+    hostname: str
+    setpriv: str
+
+    @classmethod
+    def probe(cls) -> tuple[UtsTools | None, str]:
+        if os.geteuid() != 0:
+            return None, f"the runner is not root (uid {os.geteuid()})"
+        found = {t: shutil.which(t) for t in ("unshare", "hostname", "setpriv")}
+        missing = [t for t, p in found.items() if not p]
+        if missing:
+            return None, f"{', '.join(missing)} not found (apt-get install util-linux hostname)"
+        tools = cls(str(found["unshare"]), str(found["hostname"]), str(found["setpriv"]))
+        r = subprocess.run(
+            [tools.unshare, "--uts", "--", tools.hostname, "probe.invalid"], capture_output=True
+        )
+        if r.returncode != 0:
+            return None, f"unshare --uts failed: {r.stderr.decode(errors='replace').strip()}"
+        return tools, ""
+
+    def wrap(self, argv: Sequence[str], hostname: str, ids: tuple[int, int] | None) -> list[str]:
+        """``argv`` in a new UTS namespace named ``hostname``, as ``ids`` if given (exec all the way: same PID)."""
+        set_name = f'{shlex.quote(self.hostname)} "$0"'
+        if ids is None:
+            return [self.unshare, "--uts", "--", "/bin/sh", "-c", f'{set_name} && exec "$@"', hostname, *argv]
+        drop = f'{shlex.quote(self.setpriv)} --reuid={ids[0]} --regid={ids[1]} --clear-groups -- "$@"'
+        return [self.unshare, "--uts", "--", "/bin/sh", "-c", f"{set_name} && exec {drop}", hostname, *argv]
+
+
+def launch(
+    argv: Sequence[str], hostname: str, ids: tuple[int, int] | None, uts: UtsTools | None
+) -> tuple[list[str], dict[str, Any]]:
+    """argv and Popen kwargs for a container process or its health check: its task's hostname, its user."""
+    if uts is not None:
+        return uts.wrap(argv, hostname, ids), {}
+    if ids is not None:
+        return list(argv), {"user": ids[0], "group": ids[1], "extra_groups": []}
+    return list(argv), {}
 
 
 # --- user ---------------------------------------------------------------------------------------------------------
@@ -290,6 +332,11 @@ class Runner:
         def assume(role: str, session: str) -> Mapping[str, Any]:
             return sts.assume_role(RoleArn=role, RoleSessionName=session)["Credentials"]  # type: ignore[no-any-return]
 
+        self.uts, why = UtsTools.probe()
+        if self.uts is None:
+            log.warning(
+                "tasks share this machine's hostname (%s); each still gets HOSTNAME and a `hostname`", why
+            )
         self.endpoints = TaskEndpoints(assume)
         self.fronts: dict[str, Front] = {}
         for key, listen in cfg.fronts.items():
@@ -920,12 +967,13 @@ class Runner:
 
     def start_container(self, task: Task, c: Container, now: float) -> None:
         try:
+            argv, extra = launch(c.argv, task.hostname, c.ids, self.uts)
             info, proc = self.sup.spawn_as(
                 c.proc_name,
-                c.argv,
+                argv,
                 c.env,
                 c.cwd,
-                c.ids,
+                extra,
                 {
                     "task_arn": task.arn,
                     "task_id": task.task_id,
@@ -1031,7 +1079,7 @@ class Runner:
         if kind == "CMD" and argv:
             argv[0] = which(argv[0], c.env["PATH"]) or argv[0]
         c.check_log = Path(self.sup.log_file(c.proc_name).with_suffix(".health.log"))
-        extra: dict[str, Any] = {"user": c.ids[0], "group": c.ids[1], "extra_groups": []} if c.ids else {}
+        argv, extra = launch(argv, task.hostname, c.ids, self.uts)
         try:
             with open(c.check_log, "wb") as out:
                 c.check_proc = subprocess.Popen(

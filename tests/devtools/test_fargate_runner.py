@@ -592,7 +592,15 @@ def test_task_role_credentials_from_endpoint(env: Env) -> None:
         svc, [{"name": "app", "image": "local/venv-python", "command": [code]}], taskRoleArn=role
     )
     nocred = env.register(
-        f"{svc}-none", [{"name": "app", "command": ["echo UTS $(hostname); exec sleep 300"]}]
+        f"{svc}-none",
+        [
+            {
+                "name": "app",
+                "command": [
+                    "echo UTS $(hostname); python3 -c 'import socket; print(\"FQDN\", socket.getfqdn())'; exec sleep 300"
+                ],
+            }
+        ],
     )
     env.service(svc, td)
     env.service(f"{svc}-none", nocred)
@@ -633,6 +641,8 @@ def test_task_role_credentials_from_endpoint(env: Env) -> None:
     )
     plain_log = Path(plain["containers"][0]["log"])
     assert wait_for("hostname", lambda: f"UTS {pe['HOSTNAME']}" in plain_log.read_text(), timeout=10)
+    if os.geteuid() == 0:  # its own UTS namespace: what Python (Airflow's hostname_callable) sees too
+        assert wait_for("getfqdn", lambda: f"FQDN {pe['HOSTNAME']}" in plain_log.read_text(), timeout=10)
     env.scale(svc, 0)
     env.scale(f"{svc}-none", 0)
 
