@@ -26,8 +26,9 @@ What                            How it runs here
                                 discovery.
 4. paths                        mountPoints containerPath -> the volume's local dir, and the image path map (longest
                                 prefix first, on path boundaries) in env values, args and health checks.
-5. what Fargate injects         AWS_REGION/AWS_DEFAULT_REGION, HOSTNAME = the task ENI's privateDnsName (``hostname``
-                                on PATH prints it: every task has its own UTS name on Fargate), the credentials
+5. what Fargate injects         AWS_REGION/AWS_DEFAULT_REGION, HOSTNAME = the task ENI's privateDnsName (every task
+                                has its own UTS name on Fargate: as root the runner gives each task one with
+                                ``unshare --uts``; otherwise ``hostname`` on PATH prints HOSTNAME), the credentials
                                 endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN, only
                                 with a task role), ECS_CONTAINER_METADATA_URI_V4; and AWS_ENDPOINT_URL = the emulator
                                 (on AWS the VPC endpoints' private DNS does that job); SSL_CERT_FILE = the config's

@@ -263,6 +263,28 @@ def test_rollout_new_revision(env: Env) -> None:
     env.scale(svc, 0)
 
 
+def test_broken_revision_keeps_the_old_task(env: Env) -> None:
+    """min 100 %: a revision whose tasks cannot start never replaces the running one (and is throttled)."""
+    svc = name()
+    td1 = env.register(svc, [{"name": "app", "command": ["exec sleep 300"]}])
+    env.service(svc, td1)
+    (old,) = env.running(svc)
+    missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf"
+    td2 = env.register(
+        svc,
+        [{"name": "app", "command": ["exec sleep 300"], "secrets": [{"name": "X", "valueFrom": missing}]}],
+    )
+    env.ecs.update_service(cluster=CLUSTER, service=svc, taskDefinition=td2)
+    wait_for(
+        "two failed starts",
+        lambda: len([e for e in env.events("failed") if e["service"] == svc]) >= 2,
+        timeout=20,
+    )
+    assert [t["task_id"] for t in env.tasks(svc)] == [old["task_id"]]
+    assert alive(pid_of(old, "app"))
+    env.scale(svc, 0)
+
+
 def test_unhealthy_task_is_replaced_and_reason_names_check(env: Env) -> None:
     svc = name()
     td = env.register(
