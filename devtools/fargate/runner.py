@@ -36,6 +36,7 @@ from devtools.fargate.translate import (
     PROJECT_IMAGES,
     ImageSpec,
     Rewriter,
+    SecretRef,
     docker_argv,
     match_image,
     parse_secret_ref,
@@ -628,8 +629,7 @@ class Runner:
                     raise TaskStartError(
                         f"ResourceInitializationError: unable to pull secrets: unable to retrieve secrets from ssm: {value_from}: {code}"
                     ) from None
-                ref = parse_secret_ref(f"arn:aws:secretsmanager:{self.cfg.region}:0:secret:{value_from}")
-                ref = type(ref)("asm", value_from)
+                ref = SecretRef("asm", value_from)  # a bare name that is no parameter: a Secrets Manager name
         kw: dict[str, str] = {}
         if ref.version_stage:
             kw["VersionStage"] = ref.version_stage
@@ -774,9 +774,10 @@ class Runner:
             shim.write_text(f'#!/bin/sh\nexec "{local}" "$@"\n')
             shim.chmod(0o755)
             paths.append((image_path, str(shim)))
-        host = shims / "hostname"  # the task's own UTS name, like on Fargate
-        host.write_text('#!/bin/sh\necho "$HOSTNAME"\n')
-        host.chmod(0o755)
+        if self.uts is None:  # no UTS namespace: `hostname` still prints the task's name
+            host = shims / "hostname"
+            host.write_text('#!/bin/sh\necho "$HOSTNAME"\n')
+            host.chmod(0o755)
         for mp in c.get("mountPoints") or []:
             if mp.get("sourceVolume") in volumes:
                 paths.append((mp["containerPath"], str(volumes[mp["sourceVolume"]])))
