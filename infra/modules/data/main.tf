@@ -2,6 +2,7 @@
 # The DAG bucket is org-wide, s3://<org>-airflow-dags/<env>/ (infra/bootstrap/dags.tf, docs/adr/0009).
 # Everything encrypted with the one CMK; every store backed up.
 data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
 
 locals {
   partition = data.aws_partition.current.partition
@@ -316,14 +317,22 @@ resource "aws_vpc_security_group_ingress_rule" "efs" {
   referenced_security_group_id = each.value
 }
 
+# One Zone (efs_one_zone): one mount target, in the AZ of subnet_ids[0]; Fargate tasks can mount it only from a
+# subnet in that AZ (output efs_subnet_ids), so it suits single-AZ dev, not prod (docs/adr/0009).
+data "aws_subnet" "efs_zone" {
+  count = var.create_efs && var.efs_one_zone ? 1 : 0
+  id    = var.subnet_ids[0]
+}
+
 resource "aws_efs_file_system" "this" {
   count = var.create_efs ? 1 : 0
 
-  creation_token   = "${var.name_prefix}-efs"
-  encrypted        = true
-  kms_key_id       = var.kms_key_arn
-  performance_mode = "generalPurpose"
-  throughput_mode  = "elastic"
+  creation_token         = "${var.name_prefix}-efs"
+  availability_zone_name = var.efs_one_zone ? data.aws_subnet.efs_zone[0].availability_zone : null
+  encrypted              = true
+  kms_key_id             = var.kms_key_arn
+  performance_mode       = "generalPurpose"
+  throughput_mode        = "elastic"
 
   lifecycle_policy {
     transition_to_ia = var.efs_transition_to_ia
@@ -345,8 +354,38 @@ resource "aws_efs_backup_policy" "this" {
   }
 }
 
+# TLS only, and IAM authorization: with a policy present, NFS clients without IAM credentials are anonymous and
+# get nothing; the account's principals get mount/write only through a mount target, and only as far as their own
+# IAM policies allow (the task roles, infra/modules/compute). No ClientRootAccess: access points set the uid.
+resource "aws_efs_file_system_policy" "this" {
+  count = var.create_efs ? 1 : 0
+
+  file_system_id = aws_efs_file_system.this[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "DenyWithoutTls"
+        Effect    = "Deny"
+        Principal = { AWS = "*" }
+        Action    = "*"
+        Resource  = aws_efs_file_system.this[0].arn
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+      {
+        Sid       = "IamPrincipalsOfTheAccountThroughMountTargets"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
+        Action    = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+        Resource  = aws_efs_file_system.this[0].arn
+        Condition = { Bool = { "elasticfilesystem:AccessedViaMountTarget" = "true" } }
+      },
+    ]
+  })
+}
+
 resource "aws_efs_mount_target" "this" {
-  count = var.create_efs ? length(var.subnet_ids) : 0
+  count = var.create_efs ? (var.efs_one_zone ? 1 : length(var.subnet_ids)) : 0
 
   file_system_id  = aws_efs_file_system.this[0].id
   subnet_id       = var.subnet_ids[count.index]

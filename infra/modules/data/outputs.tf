@@ -74,8 +74,13 @@ output "efs_access_point_ids" {
 }
 
 output "efs_mount_target_ids" {
-  description = "EFS mount target IDs (one per private subnet)."
+  description = "EFS mount target IDs (one per private subnet; one with efs_one_zone)."
   value       = aws_efs_mount_target.this[*].id
+}
+
+output "efs_subnet_ids" {
+  description = "Subnets with an EFS mount target: the only subnets where tasks can mount it (all of subnet_ids; with efs_one_zone only subnet_ids[0]). Empty without EFS."
+  value       = var.create_efs ? (var.efs_one_zone ? [var.subnet_ids[0]] : var.subnet_ids) : []
 }
 
 output "security_group_ids" {

@@ -176,6 +176,12 @@ variable "create_efs" {
   default     = true
 }
 
+variable "efs_one_zone" {
+  description = "EFS One Zone storage in the AZ of subnet_ids[0] (about half the price, one mount target; tasks that mount it must run in efs_subnet_ids). For dev; prod keeps the regional (multi-AZ) file system."
+  type        = bool
+  default     = false
+}
+
 variable "efs_transition_to_ia" {
   description = "EFS lifecycle: when files move to Infrequent Access."
   type        = string
