@@ -149,3 +149,20 @@ def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.25, wh
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+def run_service_tasks(cluster: str, service: str, task_definition: str, count: int) -> list[str]:
+    """Start ``count`` Fargate tasks in a service's group, as ECS does for it (moto starts none itself, and the
+    patched moto counts a service's running tasks: devtools/moto_patches/ecs_service_counts.py). Task ARNs."""
+    import boto3
+
+    ec2, ecs = boto3.client("ec2"), boto3.client("ecs")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # moto's awsvpc tasks need it
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    resp = ecs.run_task(
+        cluster=cluster, taskDefinition=task_definition, count=count, launchType="FARGATE",
+        group=f"service:{service}",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": []}},
+    )  # fmt: skip
+    return [t["taskArn"] for t in resp["tasks"]]

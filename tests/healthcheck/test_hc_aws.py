@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import boto3
 import httpx
 import pytest
-from hc_helpers import hc_env, wait_until
+from hc_helpers import hc_env, run_service_tasks, wait_until
 
 from healthcheck.config import Settings
 from healthcheck.model import Snapshot, Status
@@ -55,18 +55,20 @@ def test_ecs_running_vs_desired(aws_env: str) -> None:
     ecs = boto3.client("ecs")
     cluster = f"hc-{uuid.uuid4().hex[:8]}"
     make_services(ecs, cluster, {"airflow-api": 1, "airflow-worker": 3, "airflow-idle": 0})
-    for name in ("airflow-api",):
-        ecs.update_service(
-            cluster=cluster, service=name, desiredCount=1
-        )  # moto: running follows desired here
+    run_service_tasks(cluster, "airflow-api", f"{cluster}-td", 1)
     kw = {"ecs_enabled": True, "ecs_cluster": cluster, "ecs_worker_service": "airflow-worker"}
 
     comp = round_of(**kw, ecs_services="airflow-api,airflow-worker,airflow-idle").components["ecs"]
-    # moto creates services with every task pending; the worker service is short of its desired count
-    assert comp.status is Status.DEGRADED, comp.detail
-    assert "airflow-worker 0/3 running +3 pending" in comp.detail and "airflow-api 1/1 running" in comp.detail
-    assert comp.facts["workers"] == {"desired": 3, "running": 0, "pending": 3}
+    # no worker task runs or starts: the worker service is down
+    assert comp.status is Status.DOWN, comp.detail
+    assert "airflow-worker 0/3 running" in comp.detail and "airflow-api 1/1 running" in comp.detail
 
+    run_service_tasks(cluster, "airflow-worker", f"{cluster}-td", 1)
+    comp = round_of(**kw, ecs_services="airflow-api,airflow-worker,airflow-idle").components["ecs"]
+    assert comp.status is Status.DEGRADED, comp.detail  # short of its desired count
+    assert comp.facts["workers"] == {"desired": 3, "running": 1, "pending": 0}
+
+    run_service_tasks(cluster, "airflow-worker", f"{cluster}-td", 1)
     ecs.update_service(cluster=cluster, service="airflow-worker", desiredCount=2)
     comp = round_of(**kw, ecs_services="airflow-api,airflow-worker,airflow-idle").components["ecs"]
     assert comp.status is Status.OK and comp.facts["workers"]["running"] == 2
@@ -135,7 +137,7 @@ def test_publishes_component_health_to_cloudwatch(aws_env: str, live_app: Any, t
     cluster = f"hc-{uuid.uuid4().hex[:8]}"
     ecs = boto3.client("ecs")
     make_services(ecs, cluster, {"airflow-worker": 1})
-    ecs.update_service(cluster=cluster, service="airflow-worker", desiredCount=1)
+    run_service_tasks(cluster, "airflow-worker", f"{cluster}-td", 1)
     namespace = f"HcTest/{uuid.uuid4().hex[:6]}"
     env = hc_env(
         ecs_enabled=True, ecs_cluster=cluster, ecs_services="airflow-worker,airflow-missing",

@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from hc_helpers import JsonServer, hc_env
+from hc_helpers import JsonServer, hc_env, run_service_tasks
 from playwright.sync_api import sync_playwright
 
 from devtools.servers import LOOPBACK, Server, free_port
@@ -52,7 +52,7 @@ def page_app(
     )  # fmt: skip
     for name, count in (("airflow-api-server", 1), ("airflow-scheduler", 1), ("airflow-worker", 3)):
         ecs.create_service(cluster=cluster, serviceName=name, taskDefinition="w", desiredCount=count)
-        ecs.update_service(cluster=cluster, service=name, desiredCount=count)  # moto: running follows desired
+        run_service_tasks(cluster, name, "w", count)
     state = tmp_path / "dagsync-state"
     write_sidecar(state, "worker-task-1a2b", 8)
     write_sidecar(state, "scheduler-task-3c4d", 200)
