@@ -357,26 +357,22 @@ class Runner:
 
     # --- startup / shutdown ---------------------------------------------------------------------------------------
     def stop_leftovers(self) -> None:
-        """Container processes of a previous run (PID files): stop them, and StopTask their tasks."""
-        arns: set[str] = set()
+        """Container processes of a previous run (PID files): StopTask their tasks, then stop them by PID."""
         names = self.sup.names(PREFIX)
-        for name in names:
-            info = self.sup.info(name)
-            if info and info.alive():
-                signal_group(info.pid, signal.SIGTERM)
-        for name in names:
-            info = self.sup.info(name)
-            if info is not None:
-                arns.add(str(info.meta.get("task_arn", "")))
-                timeout = float(str(info.meta.get("stop_timeout", 10)))
-                self.sup.stop(name, signal.SIGTERM, timeout=min(timeout, 30))
-        for arn in sorted(a for a in arns if a):
+        infos = [i for i in (self.sup.info(n) for n in names) if i is not None]
+        for arn in sorted({str(i.meta.get("task_arn", "")) for i in infos} - {""}):
             with contextlib.suppress(Exception):
                 self.ecs.stop_task(
                     cluster=self.cfg.cluster, task=arn, reason="Local Fargate runner restarted"
                 )
-            log.info("stopped leftover task %s (runner restarted)", arn.rsplit("/", 1)[-1])
+            log.info("stopping leftover task %s (runner restarted)", arn.rsplit("/", 1)[-1])
             self.event("stopped", task_arn=arn, reason="Local Fargate runner restarted")
+        for info in infos:
+            if info.alive():
+                signal_group(info.pid, signal.SIGTERM)
+        for info in infos:
+            timeout = float(str(info.meta.get("stop_timeout", 10)))
+            self.sup.stop(info.name, signal.SIGTERM, timeout=min(timeout, 30))
 
     def shutdown(self, reason: str = "Local Fargate runner stopped") -> None:
         for task in list(self.tasks.values()):
@@ -995,6 +991,7 @@ class Runner:
             self.report(task, c, "STOPPED", f"CannotStartContainerError: {c.argv[0]}: {exc.strerror}")
             return
         c.proc, c.phase, c.started_at = proc, "RUNNING", now
+        self.event("container", task_arn=task.arn, container=c.name, status="RUNNING", pid=info.pid)
         log.info("  container %s/%s started (pid %d)", task.task_id[:8], c.name, info.pid)
         self.report(task, c, "RUNNING")
 
@@ -1006,6 +1003,13 @@ class Runner:
                     c.phase, c.exit_code = "EXITED", code if code >= 0 else 128 - code
                     self.sup.pid_file(c.proc_name).unlink(missing_ok=True)
                     log.info("  container %s/%s exited %d", task.task_id[:8], c.name, c.exit_code)
+                    self.event(
+                        "container",
+                        task_arn=task.arn,
+                        container=c.name,
+                        status="STOPPED",
+                        exit_code=c.exit_code,
+                    )
                     self.report(task, c, "STOPPED")
             self.poll_check(task, c, now)
         if task.stopping:

