@@ -202,9 +202,8 @@ def test_every_alarm_of_the_dev_plan_reads_an_emitted_metric(dev_plan: dict[str,
         assert rs, f"{name}: names no metric"
 
 
-def test_slo_window_alarms_and_alarms_link_runbooks(dev_plan: dict[str, Any]) -> None:
-    """Two window alarms per SLO and pair; without composites (the module's default until the env turns them on)
-    each window alarm notifies itself."""
+def test_slo_alarms_page_through_composites_and_alarms_link_runbooks(dev_plan: dict[str, Any]) -> None:
+    """Two window alarms (no actions) per SLO and pair; one composite per pair (long AND short) pages."""
     alarms = {
         r["values"]["alarm_name"]: r["values"] for r in resources(dev_plan, "aws_cloudwatch_metric_alarm")
     }
@@ -212,12 +211,12 @@ def test_slo_window_alarms_and_alarms_link_runbooks(dev_plan: dict[str, Any]) ->
         r["values"]["alarm_name"]: r["values"] for r in resources(dev_plan, "aws_cloudwatch_composite_alarm")
     }
     slo_windows = {n: a for n, a in alarms.items() if "-slo-" in n}
-    assert len(slo_windows) == 20  # 4 SLOs x 2 pairs + 2 SLOs x 1 pair, 2 windows each
+    assert len(composites) == 10  # 4 SLOs x 2 pairs + 2 SLOs x 1 pair
     assert_composites_pair_windows(composites, slo_windows)
+    assert all(not a["alarm_actions"] for a in slo_windows.values())
     unknown = unknown_dims(dev_plan)
-    for r in resources(dev_plan, "aws_cloudwatch_metric_alarm"):
-        if "-slo-" in r["values"]["alarm_name"] and not composites:
-            assert unknown[r["address"]].get("alarm_actions"), f"{r['address']}: notifies nobody"
+    for r in resources(dev_plan, "aws_cloudwatch_composite_alarm"):
+        assert unknown[r["address"]].get("alarm_actions"), f"{r['address']}: notifies nobody"
     # Every alarm links its runbook (RDS health has none: it points at capacity, not at a procedure).
     for name, a in {**composites, **{n: a for n, a in alarms.items() if "-rds-" not in n}}.items():
         m = re.search(r"Runbook: (docs/runbooks/[a-z0-9-]+\.md)", a["alarm_description"])
@@ -268,16 +267,11 @@ def assert_composites_pair_windows(composites: dict[str, Any], windows: dict[str
 
 
 def test_example_dashboard_alarms_and_slo_spec(example_dir: tuple[Path, dict[str, str]]) -> None:
-    """With composites on (as on AWS): they page, the dashboard lists them; every metric known and emitted."""
+    """Every metric known and emitted; the composites page and the dashboard lists them."""
     from healthcheck.slo import parse_spec
 
     ex, env = example_dir
-    override = ex / "composites_override.tf"
-    override.write_text('module "observability" {\n  enable_composite_alarms = true\n}\n')
-    try:
-        code, plan, out = plan_json(ex, env)
-    finally:
-        override.unlink()
+    code, plan, out = plan_json(ex, env)
     assert code == 0 and plan is not None, out[-3000:]
     windows = {
         r["values"]["alarm_name"]: r["values"]

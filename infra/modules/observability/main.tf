@@ -506,10 +506,7 @@ locals {
   }
   widget_order = ["slo_burn", "sli_freshness", "sli_tasks", "sli_platform", "ecs_running", "queue", "rds", "redis", "alb", "dagsync"]
   # ARNs built from the names, so the dashboard body is known at plan time.
-  slo_page_alarms = [
-    for n in(var.enable_composite_alarms ? [for a in aws_cloudwatch_composite_alarm.slo_burn : a.alarm_name] : [for a in aws_cloudwatch_metric_alarm.slo_window : a.alarm_name]) :
-    "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${n}"
-  ]
+  slo_page_alarms = [for a in aws_cloudwatch_composite_alarm.slo_burn : "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${a.alarm_name}"]
 }
 
 resource "aws_cloudwatch_dashboard" "this" {

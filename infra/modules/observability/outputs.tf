@@ -25,8 +25,8 @@ output "alarm_names" {
 }
 
 output "slo_alarm_names" {
-  description = "The alarms that page on SLO burn (composite per SLO and pair; the window alarms without composites)."
-  value       = var.enable_composite_alarms ? [for a in aws_cloudwatch_composite_alarm.slo_burn : a.alarm_name] : [for a in aws_cloudwatch_metric_alarm.slo_window : a.alarm_name]
+  description = "The composite alarms that page on SLO burn, one per SLO and burn-rate pair."
+  value       = [for a in aws_cloudwatch_composite_alarm.slo_burn : a.alarm_name]
 }
 
 output "slo_spec" {

@@ -109,10 +109,7 @@ resource "aws_cloudwatch_metric_alarm" "slo_window" {
   comparison_operator = "GreaterThanThreshold"
   threshold           = local.burn_pairs[each.value.pair].burn_rate
   evaluation_periods  = 1
-  treat_missing_data  = "notBreaching" # no events spend no budget
-  # Without composite alarms (emulated runs) the windows notify themselves.
-  alarm_actions = var.enable_composite_alarms ? [] : local.actions
-  ok_actions    = var.enable_composite_alarms ? [] : local.actions
+  treat_missing_data  = "notBreaching" # no events spend no budget; no actions: the composite pages
 
   metric_query {
     id          = "burn"
@@ -163,7 +160,7 @@ resource "aws_cloudwatch_metric_alarm" "slo_window" {
 }
 
 resource "aws_cloudwatch_composite_alarm" "slo_burn" {
-  for_each = var.enable_composite_alarms ? local.slo_pairs : {}
+  for_each = local.slo_pairs
 
   alarm_name        = "${var.name_prefix}-slo-${each.value.slo}-${each.value.pair}-burn"
   alarm_description = "SLO ${each.value.slo} (objective ${local.slos[each.value.slo].objective} over 28 days) ${each.value.pair} burn: error budget burning ${local.burn_pairs[each.value.pair].burn_rate}x faster than sustainable over both ${local.window_label[tostring(local.burn_pairs[each.value.pair].long)]} and ${local.window_label[tostring(local.burn_pairs[each.value.pair].short)]}. Runbook: ${local.runbook_link[each.value.slo]}"

@@ -104,12 +104,6 @@ variable "slo_objectives" {
   }
 }
 
-variable "enable_composite_alarms" {
-  description = "Page through one composite alarm per SLO burn-rate pair (long AND short window): set true on AWS. Off by default only because the emulator (moto 5.2) has no PutCompositeAlarm; off, each window alarm notifies on its own (louder, never silent)."
-  type        = bool
-  default     = false
-}
-
 variable "runbook_url_base" {
   description = "Prefix for the runbook paths in alarm descriptions, e.g. \"https://github.com/<owner>/<repo>/blob/main/\" (empty: repository paths)."
   type        = string
