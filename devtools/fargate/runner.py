@@ -804,7 +804,7 @@ class Runner:
         for e in override.get("environment") or []:
             raw[e["name"]] = str(e.get("value", ""))
         env = rw.env(raw)
-        env.update({k: rw.text(v) for k, v in secret_values.items()})
+        env.update({k: rw.secret(v) for k, v in secret_values.items()})
         env.update(cred_env)
         env["ECS_CONTAINER_METADATA_URI_V4"] = self.endpoints.url(f"/v4/{meta_id}")
         env["AWS_ENDPOINT_URL"] = self.cfg.endpoint_url  # declared: the VPC endpoints' private DNS on AWS

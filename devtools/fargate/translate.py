@@ -16,7 +16,8 @@ What                            How it runs here
                                 origins ``{"https://<aws host>": "http://127.0.0.1:8080"}``). ``host:port`` pairs
                                 are rewritten in env values, secret values, command args and health-check
                                 commands; an env var whose value is exactly a mapped host gets the local host, and
-                                its sibling (HOST -> PORT in the name) the local port if it holds the AWS port.
+                                its sibling (HOST -> PORT in the name) the local port if it holds the AWS port; the
+                                same for a JSON secret's ``host``/``port`` fields. Secret values get nothing else.
 3. ports replicas would share   each task's listening ports (portMappings containerPorts, plus an image's implicit
                                 listeners, e.g. Airflow's worker log server 8793) get a free host port per task;
                                 env values / args equal to a portMappings port, and ``127.0.0.1:P``,
@@ -331,6 +332,16 @@ class Rewriter:
         )
         return re.compile(rf"(?<![{_PATH_CHARS}])({alts})(?=/|$|[^{_PATH_CHARS}])")
 
+    def hosts_only(self, s: str) -> str:
+        """Row 2 alone (secret values: hosts are rewritten, never ports or paths)."""
+        for origin, local in self.hosts.items():
+            if "://" in origin:
+                s = re.sub(rf"{re.escape(origin.rstrip('/'))}(?![A-Za-z0-9.\-:])", local.rstrip("/"), s)
+        for aws, local in self.hosts.items():
+            if "://" not in aws:
+                s = re.sub(rf"(?<![A-Za-z0-9.\-]){re.escape(aws)}(?![0-9])", local, s)
+        return s
+
     def text(self, s: str) -> str:
         # ports first: a host mapped to a local server below must keep its (local) port
         if self.ports:
@@ -340,12 +351,7 @@ class Rewriter:
                 return f"{m.group(1)}:{self.ports.get(p, p)}"
 
             s = re.sub(r"(?<![A-Za-z0-9.\-])(127\.0\.0\.1|localhost|0\.0\.0\.0):(\d{1,5})(?![0-9])", port, s)
-        for origin, local in self.hosts.items():
-            if "://" in origin:
-                s = re.sub(rf"{re.escape(origin.rstrip('/'))}(?![A-Za-z0-9.\-:])", local.rstrip("/"), s)
-        for aws, local in self.hosts.items():
-            if "://" not in aws:
-                s = re.sub(rf"(?<![A-Za-z0-9.\-]){re.escape(aws)}(?![0-9])", local, s)
+        s = self.hosts_only(s)
         rx = self._path_re()
         if rx is not None:
             table = {p.rstrip("/") or "/": local for p, local in self.paths}
@@ -357,7 +363,8 @@ class Rewriter:
             return str(self.ports[int(s)])
         return self.text(s)
 
-    def env(self, env: Mapping[str, str]) -> dict[str, str]:
+    def _host_ports(self) -> dict[str, dict[str, str]]:
+        """aws host -> {aws port: "local host:local port"}."""
         host_ports: dict[str, dict[str, str]] = {}
         for aws, local in self.hosts.items():
             if "://" in aws:
@@ -365,6 +372,34 @@ class Rewriter:
             host, _, port = aws.rpartition(":")
             lhost, _, lport = local.rpartition(":")
             host_ports.setdefault(host, {})[port] = f"{lhost}:{lport}"
+        return host_ports
+
+    def secret(self, value: str) -> str:
+        """A secret value: host rewriting only; in a JSON object (e.g. an RDS secret's host/port) a field that is exactly a
+        mapped host gets the local host and its sibling field (host -> port) the local port."""
+        try:
+            data = json.loads(value)
+        except (json.JSONDecodeError, TypeError):
+            return self.hosts_only(value)
+        if not isinstance(data, dict):
+            return self.hosts_only(value)
+        host_ports = self._host_ports()
+        out = {k: self.hosts_only(v) if isinstance(v, str) else v for k, v in data.items()}
+        for key, v in data.items():
+            if isinstance(v, str) and v in host_ports:
+                choices = host_ports[v]
+                sib = next(
+                    (k for k in data if k.lower() == key.lower().replace("host", "port") and k != key), None
+                )
+                aws_port = str(data[sib]) if sib is not None else ""
+                lhost, _, lport = (choices.get(aws_port) or next(iter(choices.values()))).rpartition(":")
+                out[key] = lhost
+                if sib is not None and aws_port in choices:
+                    out[sib] = int(lport) if isinstance(data[sib], int) else lport
+        return json.dumps(out)
+
+    def env(self, env: Mapping[str, str]) -> dict[str, str]:
+        host_ports = self._host_ports()
         out: dict[str, str] = {}
         for key, value in env.items():
             out[key] = self.arg(value)

@@ -158,6 +158,32 @@ def test_rewriter_hosts_ports_paths() -> None:
     )
 
 
+def test_rewriter_secret_values() -> None:
+    rw = Rewriter(
+        hosts={
+            "db.x.rds.amazonaws.com:5432": "127.0.0.1:25432",
+            "r.cache.amazonaws.com:6379": "127.0.0.1:26379",
+        },
+        ports={6379: 40000},
+        paths=[("/tmp", "/local/tmp")],
+    )
+    assert (
+        rw.secret("pw/tmp 127.0.0.1:6379") == "pw/tmp 127.0.0.1:6379"
+    )  # no port or path rewriting in secrets
+    assert rw.text("x /tmp 127.0.0.1:6379") == "x /local/tmp 127.0.0.1:40000"
+    rds = json.dumps(
+        {"username": "u", "password": "p:5432", "host": "db.x.rds.amazonaws.com", "port": 5432, "dbname": "a"}
+    )
+    out = json.loads(rw.secret(rds))
+    assert out == {"username": "u", "password": "p:5432", "host": "127.0.0.1", "port": 25432, "dbname": "a"}
+    other_port = json.loads(rw.secret(json.dumps({"host": "db.x.rds.amazonaws.com", "port": "6000"})))
+    assert other_port == {"host": "127.0.0.1", "port": "6000"}
+    assert rw.secret("rediss://:tok@r.cache.amazonaws.com:6379/0") == "rediss://:tok@127.0.0.1:26379/0"
+    assert rw.secret("plain") == "plain" and rw.secret("[1, 2]") == "[1, 2]"
+    nested = json.loads(rw.secret(json.dumps({"url": "postgresql://db.x.rds.amazonaws.com:5432/a", "n": 1})))
+    assert nested == {"url": "postgresql://127.0.0.1:25432/a", "n": 1}
+
+
 def test_secret_refs() -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1-AbCdEf"
     assert parse_secret_ref(arn).secret_id == arn and parse_secret_ref(arn).json_key == ""
