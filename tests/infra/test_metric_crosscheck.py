@@ -234,10 +234,13 @@ def example_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
     moto = start_moto(base / "moto")
     try:
         ex = copy_infra(base / "infra") / "modules" / "observability" / "examples" / "complete"
+        services = ("sts", "cloudwatch", "sns", "events", "budgets", "logs")
+        endpoints = "".join(f'    {svc} = "{moto.url}"\n' for svc in services)
         (ex / "provider_override.tf").write_text(
             'provider "aws" {\n  access_key = "test"\n  secret_key = "test"\n  skip_credentials_validation = true\n'
-            f'  skip_metadata_api_check = true\n  max_retries = 1\n  endpoints {{\n    sts = "{moto.url}"\n  }}\n}}\n'
+            f"  skip_metadata_api_check = true\n  max_retries = 1\n  endpoints {{\n{endpoints}  }}\n}}\n"
         )
+        (ex / "moto_url").write_text(moto.url)
         env = tf_env()
         r = subprocess.run([tf_binary(), "init", "-backend=false", "-no-color"], cwd=ex, env=env,
                            capture_output=True, text=True, timeout=300)  # fmt: skip
@@ -355,3 +358,41 @@ def test_the_check_refuses_what_nobody_emits() -> None:
     ]
     assert all(accepted(r, emitters) for r in ok)
     assert not any(accepted(r, emitters) for r in bad)
+
+
+def test_example_applies_on_the_emulator_and_replans_clean(example_dir: tuple[Path, dict[str, str]]) -> None:
+    """The burn-rate alarms (metric math), composites and the dashboard apply on the patched moto server, and a
+    second plan has no changes. Runs last: it leaves no state behind (destroy)."""
+    import boto3
+
+    ex, env = example_dir
+    url = (ex / "moto_url").read_text()
+    kw = {
+        "endpoint_url": url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "test",
+        "aws_secret_access_key": "test",
+    }
+    boto3.client("logs", **kw).create_log_group(logGroupName="/ecs/acme-airflow-example/scheduler")
+    (ex / "apply_override.tf").write_text('module "observability" {\n  enable_access_analyzer = false\n}\n')
+
+    def tf(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([tf_binary(), *args, "-no-color", "-input=false"], cwd=ex, env=env,
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+
+    try:
+        r = tf("apply", "-auto-approve")
+        assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+        again = tf("plan", "-detailed-exitcode")
+        assert again.returncode == 0, again.stdout[-4000:]  # 2 = changes
+        cw = boto3.client("cloudwatch", **kw)
+        composites = cw.describe_alarms(
+            AlarmNamePrefix="acme-airflow-example-slo-", AlarmTypes=["CompositeAlarm"]
+        )
+        assert len(composites["CompositeAlarms"]) == 10
+        body = json.loads(cw.get_dashboard(DashboardName="acme-airflow-example-overview")["DashboardBody"])
+        assert body["widgets"][0]["type"] == "alarm" and len(body["widgets"][0]["properties"]["alarms"]) == 10
+    finally:
+        gone = tf("destroy", "-auto-approve")
+        (ex / "apply_override.tf").unlink()
+    assert gone.returncode == 0, (gone.stdout + gone.stderr)[-3000:]
