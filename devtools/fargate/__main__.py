@@ -10,6 +10,7 @@ Config file format: devtools/fargate/config.py. Exit codes: 0 ok, 1 runtime erro
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import signal
@@ -36,10 +37,12 @@ def run(config: Path) -> int:
     try:
         runner = Runner(cfg)
     except OSError as exc:
-        print(
-            f"error: cannot start the runner: {exc} (is a front's port in use? see `fronts` in {config})",
-            file=sys.stderr,
+        hint = (
+            f"a front's listen address is in use: change `fronts` in {config} or stop what listens there"
+            if exc.errno == errno.EADDRINUSE
+            else f"check that {cfg.state_dir} is writable"
         )
+        print(f"error: cannot start the runner: {exc}; {hint}", file=sys.stderr)
         return 1
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -761,6 +761,12 @@ def test_user_applied_for_system_binary(env: Env) -> None:
 
 
 def test_status_cli_and_bad_config(env: Env, tmp_path: Path) -> None:
+    fam = name()
+    td = env.register(fam, [{"name": "once", "command": ["exit 0"]}])
+    arn = env.ecs.run_task(
+        cluster=CLUSTER, taskDefinition=td, launchType="FARGATE", networkConfiguration=env.net
+    )["tasks"][0]["taskArn"]
+    wait_for("the one-off task to stop", lambda: [e for e in env.events("stopped") if e["task_arn"] == arn])
     out = subprocess.run(
         [sys.executable, "-m", "devtools.fargate", "status", "--state-dir", str(env.state)],
         capture_output=True,
@@ -769,6 +775,7 @@ def test_status_cli_and_bad_config(env: Env, tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert f"cluster {CLUSTER}" in out and "last stopped tasks:" in out
+    assert f"{arn.rsplit('/', 1)[-1]} ({fam}:1): Essential container in task exited" in out
     (tmp_path / "bad.json").write_text(json.dumps({"cluster": "c"}))
     r = subprocess.run(
         [sys.executable, "-m", "devtools.fargate", "run", "--config", str(tmp_path / "bad.json")],
@@ -777,6 +784,28 @@ def test_status_cli_and_bad_config(env: Env, tmp_path: Path) -> None:
         cwd=REPO,
     )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "endpoint_url is required" in r.stderr
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        cfg = {
+            "endpoint_url": "http://127.0.0.1:1",
+            "cluster": "c",
+            "state_dir": "st",
+            "fronts": {"web:80": f"127.0.0.1:{port}"},
+        }
+        (tmp_path / "busy.json").write_text(json.dumps(cfg))
+        r = subprocess.run(
+            [sys.executable, "-m", "devtools.fargate", "run", "--config", str(tmp_path / "busy.json")],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+        )
+    assert r.returncode == 1 and "front's listen address is in use" in r.stderr, r.stderr
+    assert r.stderr.strip().count("\n") == 0
 
 
 def test_standalone_run_task_exit_code_and_awslogs(env: Env) -> None:
