@@ -263,6 +263,21 @@ def test_rollout_new_revision(env: Env) -> None:
     env.scale(svc, 0)
 
 
+def test_update_service_with_bare_family_rolls_to_latest(env: Env) -> None:
+    svc = name()
+    env.register(svc, [{"name": "app", "command": ["exec sleep 300"]}])
+    env.service(svc, svc)  # bare family
+    (old,) = env.running(svc)
+    assert env.ecs.describe_services(cluster=CLUSTER, services=[svc])["services"][0][
+        "taskDefinition"
+    ].endswith(f"{svc}:1")
+    env.register(svc, [{"name": "app", "command": ["exec sleep 301"]}])
+    env.ecs.update_service(cluster=CLUSTER, service=svc, taskDefinition=svc)
+    wait_for("revision 2", lambda: [t["task_definition"] for t in env.tasks(svc)] == [f"{svc}:2"])
+    wait_for("the old process to be gone", lambda: not alive(pid_of(old, "app")), timeout=10)
+    env.scale(svc, 0)
+
+
 def test_broken_revision_keeps_the_old_task(env: Env) -> None:
     """min 100 %: a revision whose tasks cannot start never replaces the running one (and is throttled)."""
     svc = name()
