@@ -396,3 +396,23 @@ def test_publish_reports_keys_it_cannot_delete_and_goes_on(s3, bucket, proxy, tm
     dest = tmp_path / "dags"
     out = sync_once(settings_for(bucket, dest))
     assert out.ok and tree(dest) == {"new.py": b"new"}
+
+
+def test_dagsync_client_keeps_timestamps_raw_and_only_its_own(s3, bucket, tmp_path) -> None:
+    """LastModified is never read: dagsync's client skips the dateutil parse (CPU per listed key, ADR 0001 §8);
+    other clients of the process still get datetimes."""
+    import datetime
+
+    from platform_common.aws import aio_client
+
+    put(s3, bucket, "dags/a.py", b"A")
+    st = settings_for(bucket, tmp_path / "dags")
+
+    async def go() -> tuple[object, object]:
+        async with s3_client(st) as mine, aio_client("s3") as other:
+            a = (await mine.list_objects_v2(Bucket=bucket))["Contents"][0]["LastModified"]
+            b = (await other.list_objects_v2(Bucket=bucket))["Contents"][0]["LastModified"]
+            return a, b
+
+    raw, parsed = asyncio.run(go())
+    assert isinstance(raw, str) and isinstance(parsed, datetime.datetime)
