@@ -335,10 +335,14 @@ def test_kill_9_at_random_points_then_restart(s3, bucket, tmp_path) -> None:
         for round_ in range(20):
             if round_ >= 6 and len(seen) >= 2:
                 break
-            proc = spawn(
-                "run", "--interval", "0.1", "--sidecar-id", f"k{round_}", env=env, log=tmp_path / "run.log"
-            )
-            time.sleep(rng.uniform(0.8, 2.5) + (1.5 if round_ >= 6 else 0))
+            log = tmp_path / "run.log"
+            cycles = log.read_text().count('"event":"cycle"') if log.exists() else 0
+            proc = spawn("run", "--interval", "0.1", "--sidecar-id", f"k{round_}", env=env, log=log)
+            if round_ >= 6:  # extra rounds: past this process's first cycle, then a random point
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and log.read_text().count('"event":"cycle"') <= cycles:
+                    time.sleep(0.1)
+            time.sleep(rng.uniform(0.8, 2.5))
             proc.kill()
             proc.wait(10)
             v = check_published(dest)
@@ -386,7 +390,10 @@ def test_three_sidecars_on_one_dir_under_churn(s3, bucket, proxy, tmp_path) -> N
         def converged() -> bool:
             if tree(dest) != want:
                 return False
-            docs = [json.loads((Paths.for_dest(dest).sidecars / f"s{i}.json").read_text()) for i in range(3)]
+            files = [Paths.for_dest(dest).sidecars / f"s{i}.json" for i in range(3)]
+            if not all(f.exists() for f in files):  # a sidecar still in its first cycle (slow start-up)
+                return False
+            docs = [json.loads(f.read_text()) for f in files]
             return all(d["last_error"] is None and d["version"] == Path(os.readlink(dest)).name for d in docs)
 
         _wait(converged, 30, "all sidecars to converge")
