@@ -99,6 +99,13 @@ resource "aws_db_instance" "this" {
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
 
   tags = merge(var.tags, { Name = "${var.name_prefix}-db" })
+
+  lifecycle {
+    # Attributes the provider never reads back: after an import (restore runbook, docs/runbooks/rds-restore.md)
+    # they would show as changes, and the update would send ManageMasterUserPassword from the empty state (false:
+    # RDS would drop the managed secret). The runbook sets both with the CLI before the import.
+    ignore_changes = [manage_master_user_password, master_user_secret_kms_key_id]
+  }
 }
 
 # --- ElastiCache Redis (Celery broker) ------------------------------------------------------------------------------
