@@ -82,7 +82,7 @@ bench-scaler: system-packages venv airflow-venv ## Scaler: cost of one cycle at 
 bench-healthcheck: system-packages venv ## Healthcheck: load test on /status (req/s, p50/p99; cached and with a hung probe)
 	$(PY) bench/healthcheck/bench_status.py
 
-bench-e2e: system-packages venv airflow-venv ## Whole stack: new-DAG publish-to-visible p50/p95 over 20 publishes at 30 s and 5 s (~20 min)
+bench-e2e: system-packages venv airflow-venv ## Whole stack (make local): publish-to-visible p50/p95, task-definition defaults and 30 s (~25 min)
 	$(PY) bench/e2e/bench_publish_latency.py --json bench/e2e/results.json
 
 BENCH_VENV := .venv-bench
@@ -94,8 +94,8 @@ $(BENCH_VENV)/.installed:
 
 bench-venv: $(BENCH_VENV)/.installed ## awscli==1.46.2 in .venv-bench (the dagsync benchmark's baseline)
 
-bench-dagsync: system-packages venv bench-venv ## dagsync vs aws s3 sync vs rclone: 2k and 10k objects, cold and no-change
-	$(PY) bench/dagsync/bench_sync.py
+bench-dagsync: system-packages venv airflow-venv bench-venv ## dagsync vs aws s3 sync, rclone, S3Hook: 2k/10k, 25 ms latency, CPU and wall
+	$(PY) bench/dagsync/bench_sync.py --latency-ms 25
 
 # --- infra (issue 6): OpenTofu/Terraform through `infra` (services/infractl) -----------------------------------
 .PHONY: tools-venv dev destroy iam-docs infra-fmt infra-validate infra-docs

@@ -1,4 +1,4 @@
-"""CLI: python -m devtools.localstack {up,down,status,clean} [--state-dir DIR] [--ports default|auto]."""
+"""CLI: python -m devtools.localstack {up,down,status,clean} [--state-dir DIR] (see stack.py)."""
 
 from __future__ import annotations
 
@@ -16,27 +16,23 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m devtools.localstack", description=__doc__)
     p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: .local/ in the repo")
     sub = p.add_subparsers(dest="cmd", required=True)
-    u = sub.add_parser("up", help="start whatever is not running (idempotent)")
-    u.add_argument(
-        "components", nargs="*", help="only these (default: all, plus AWS setup, migrate, publish)"
-    )
+    u = sub.add_parser("up", help="apply infra/envs/local to the emulator and run it (idempotent)")
     u.add_argument("--ports", choices=["default", "auto"], default="default", help="first run only")
     u.add_argument("--config", help="JSON object of StackConfig overrides (first run or later)")
     sub.add_parser("down", help="stop every process by its PID")
-    s = sub.add_parser("status", help="PID, port and log of every component")
+    s = sub.add_parser("status", help="PID, port and log of every process")
     s.add_argument("--json", action="store_true")
-    sub.add_parser("clean", help="stop everything and remove the state dir")
+    sub.add_parser("clean", help="stop everything and remove the state")
     args = p.parse_args(argv)
     state = args.state_dir.resolve()
     try:
         if args.cmd == "up":
             overrides = json.loads(args.config) if args.config else {}
-            if "dag_source" in overrides:
-                overrides["dag_source"] = Path(overrides["dag_source"])
+            if not isinstance(overrides, dict):
+                raise ValueError("--config must be a JSON object")
             cfg = StackConfig.load_or_create(state, args.ports, **overrides)
-            up(cfg, args.components)
-            if not args.components:
-                print(summary(cfg))
+            up(cfg)
+            print(summary(cfg))
             return 0
         if not (state / "stack.json").exists():
             if args.cmd == "clean":
@@ -48,10 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             stopped = down(cfg)
             print(f"==> local stack stopped ({len(stopped)} processes); state kept in {state}")
         elif args.cmd == "status":
-            if args.json:
-                print(json.dumps(status(cfg), indent=2))
-            else:
-                print(dump_status(cfg))
+            print(json.dumps(status(cfg), indent=2) if args.json else dump_status(cfg))
         elif args.cmd == "clean":
             clean(cfg)
         return 0

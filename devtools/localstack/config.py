@@ -1,14 +1,15 @@
-"""The local stack's configuration: ports, intervals and names, persisted in ``<state>/stack.json``.
+"""The local stack's configuration: ports and names, persisted in ``<state>/stack.json``.
 
-``make local`` uses fixed default ports; tests pass ``ports="auto"`` (free loopback ports, chosen once and saved
-so later ``status``/``down`` calls find them). See docs/adr/0008-local-stack-and-config.md.
+Everything about how the platform's processes run comes from the IaC (infra/envs/local) through the local Fargate
+runner (devtools/fargate); this file only says where the local stand-ins listen. ``make local`` uses fixed default
+ports; tests pass ``ports="auto"`` (free loopback ports, chosen once and saved so later ``status``/``down`` calls find
+them). See docs/adr/0008-local-stack-and-config.md.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -18,6 +19,8 @@ REPO = Path(__file__).resolve().parent.parent.parent
 DEFAULT_STATE_DIR = REPO / ".local"
 
 # Fixed ports for `make local` only (tests use free ports). Override with LOCAL_<NAME>_PORT.
+# postgres/redis: the local RDS and ElastiCache; api/healthcheck/scaler: the runner's fronts (the ALB's and
+# Cloud Map's stand-ins) of those ECS services.
 DEFAULT_PORTS: dict[str, int] = {
     "postgres": 25432,
     "redis": 26379,
@@ -25,10 +28,6 @@ DEFAULT_PORTS: dict[str, int] = {
     "api": 8080,
     "healthcheck": 8000,
     "scaler": 9102,
-    "dagsync_dags": 9101,
-    "dagsync_plugins": 9103,
-    "scheduler_health": 8974,
-    "triggerer_log": 8794,
 }
 
 
@@ -36,42 +35,52 @@ DEFAULT_PORTS: dict[str, int] = {
 class StackConfig:
     state_dir: Path
     ports: dict[str, int]
-    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    bucket: str = "airflow-local"
-    dags_prefix: str = "dags/"
-    plugins_prefix: str = "plugins/"
-    cluster: str = "airflow-local"
-    worker_service: str = "airflow-worker"
-    worker_family: str = "airflow-worker"
-    worker_concurrency: int = 4
-    min_workers: int = 0
-    max_workers: int = 2
-    scaler_interval: float = 5.0
-    scaler_cooldown: float = 60.0
-    scaler_schedule: str = ""  # empty = always active (scaler/schedule.py syntax)
-    scaler_active_min: int = 0  # min workers inside the schedule's active hours
-    dagsync_interval: float = 5.0
-    reconcile_interval: float = 1.0
-    worker_stop_timeout: float = 120.0  # Fargate's maximum stopTimeout: SIGKILL after this
+    org: str = "acme"
+    env: str = "local"
+    infra_dir: Path = (
+        REPO / "infra"
+    )  # tests use a private copy (infractl writes .infra/ and .terraform/ there)
     dag_source: Path = REPO / "dags"
-    plugins_source: Path | None = None
-    airflow_extra_env: dict[str, str] = field(default_factory=dict)
+    tf_vars: dict[str, str] = field(default_factory=dict)  # `infra --var NAME=VALUE`: settings of envs/local
+    runner_interval: float = 1.0
+    migrate_timeout: float = 900.0
+
+    # --- names (the IaC's: <org>-airflow-<env>-<component>) ---------------------------------------------------
+    @property
+    def name_prefix(self) -> str:
+        return f"{self.org}-airflow-{self.env}"
+
+    @property
+    def cluster(self) -> str:
+        return f"{self.name_prefix}-cluster"
+
+    def service(self, component: str) -> str:
+        return f"{self.name_prefix}-{component}"
+
+    @property
+    def worker_service(self) -> str:
+        return self.service("worker")
+
+    @property
+    def dags_bucket(self) -> str:
+        return f"{self.org}-airflow-dags"  # infra/bootstrap/dags.tf
+
+    @property
+    def dags_prefix(self) -> str:
+        return f"{self.env}/"
 
     # --- layout ---------------------------------------------------------------------------------------------
     @property
-    def airflow_home(self) -> Path:
-        return self.state_dir / "airflow"
+    def tls_dir(self) -> Path:
+        return self.state_dir / "tls"
 
     @property
-    def dags_dir(self) -> Path:
-        return self.state_dir / "airflow" / "dags"
+    def pg_socket_dir(self) -> Path:
+        return self.state_dir / "postgres"
 
     @property
-    def plugins_dir(self) -> Path:
-        return self.state_dir / "airflow" / "plugins"
-
-    def dagsync_state(self, dest: Path) -> Path:
-        return dest.parent / f".dagsync-{dest.name}"  # the dagsync contract's default
+    def runner_dir(self) -> Path:
+        return self.state_dir / "fargate"
 
     @property
     def aws_url(self) -> str:
@@ -82,12 +91,12 @@ class StackConfig:
         return f"http://127.0.0.1:{self.ports['api']}"
 
     @property
-    def db_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.ports['postgres']}/airflow"
+    def healthcheck_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['healthcheck']}"
 
     @property
-    def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.ports['redis']}/0"
+    def scaler_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['scaler']}"
 
     # --- persistence ----------------------------------------------------------------------------------------
     @property
@@ -96,11 +105,9 @@ class StackConfig:
 
     def save(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        data = asdict(self)
-        data = {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}
+        data = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
         tmp = self.file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
-        os.chmod(tmp, 0o600)  # holds the local JWT secret
         tmp.replace(self.file)
 
     @classmethod
@@ -108,10 +115,9 @@ class StackConfig:
         data = json.loads((state_dir / "stack.json").read_text())
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
-        for key in ("state_dir", "dag_source"):
-            data[key] = Path(data[key])
-        if data.get("plugins_source"):
-            data["plugins_source"] = Path(data["plugins_source"])
+        for key in ("state_dir", "dag_source", "infra_dir"):
+            if key in data:
+                data[key] = Path(data[key])
         return cls(**data)
 
     @classmethod
@@ -123,6 +129,9 @@ class StackConfig:
         )
         if unknown:
             raise ValueError(f"unknown setting(s) {', '.join(unknown)}; see devtools/localstack/config.py")
+        for key in ("dag_source", "infra_dir"):
+            if key in overrides:
+                overrides[key] = Path(str(overrides[key]))
         if (state_dir / "stack.json").exists():
             cfg = cls.load(state_dir)
             for key, value in overrides.items():

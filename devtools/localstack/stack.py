@@ -1,7 +1,15 @@
-"""The whole platform as supervised local processes: ``up`` (idempotent), ``down``, ``status``, ``clean``.
+"""`make local`: the deploy path, run against emulated AWS. ``up`` (idempotent), ``down``, ``status``, ``clean``.
 
-Every component starts through the same entrypoint script its image uses (images/*/entrypoint.sh), with the
-environment an ECS task definition would give it. See docs/adr/0008-local-stack-and-config.md.
+1. The stand-ins: the moto server (AWS), Postgres with SSL (RDS), Redis with TLS and AUTH (ElastiCache), and the
+   data-store sync that makes them serve what the emulator's RDS/ElastiCache say (devtools/localstack/datastores.py).
+2. ``infra --emulated apply local``: the same root module as dev and prod with the emulator's settings
+   (infra/envs/local). Once the data stores exist, the local Fargate runner (devtools/fargate) starts and runs the
+   task definitions the apply registers, as ECS would, including the migration task the apply ends with.
+3. The deploy path's DAG publish (``dagsync publish`` to ``s3://<org>-airflow-dags/<env>/``).
+4. Wait until the services answer through the runner's fronts.
+
+Nothing here says how a platform process runs: that is the task definitions' job. See
+docs/adr/0008-local-stack-and-config.md.
 """
 
 from __future__ import annotations
@@ -10,29 +18,28 @@ import contextlib
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devtools.airflow import AIRFLOW_VENV, entrypoint_cmd, entrypoint_env
+from devtools.localstack import tls
 from devtools.localstack.config import REPO, StackConfig
 from devtools.localstack.procs import Supervisor
-from devtools.localstack.reconciler import WORKER_PREFIX
 from devtools.servers import _pg_bin, initdb_command, postgres_command, redis_binary, run_as
 
 VENV_BIN = Path(sys.executable).parent
-DAGSYNC_ENTRYPOINT = REPO / "images" / "dagsync" / "entrypoint.sh"
-SERVICES_ENTRYPOINT = REPO / "images" / "services" / "entrypoint.sh"
-AIRFLOW_ROLES = ("api-server", "scheduler", "dag-processor", "triggerer")
-
+AIRFLOW_VENV = REPO / ".venv-airflow"
 Say = Callable[[str], None]
+SERVERS = ("moto", "postgres", "redis", "datastores")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MIRROR_CONFIG = "tf-cli.hcl"  # infra/tf-cli.hcl: the offline provider mirror of this project's test machines
 
 
 def _say(msg: str) -> None:
@@ -43,7 +50,16 @@ class StackError(RuntimeError):
     """One line for the user, saying what to do next."""
 
 
-# --- environments (what an ECS task definition would pass) ---------------------------------------------------------
+def base_env() -> dict[str, str]:
+    """This process's environment without AWS/Airflow/service settings (the stand-ins get only what they need)."""
+    prefixes = ("AWS_", "AIRFLOW", "SCALER_", "HEALTHCHECK_", "DAGSYNC_", "TF_VAR_", "INFRA_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
 def aws_env(cfg: StackConfig) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL": cfg.aws_url,
@@ -54,104 +70,17 @@ def aws_env(cfg: StackConfig) -> dict[str, str]:
     }
 
 
-def base_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "AIRFLOW", "SCALER_", "HEALTHCHECK_"))
-    }
-    env = {k: v for k, v in env.items() if not k.startswith("DAGSYNC_")}
-    env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+def boto(cfg: StackConfig, service: str) -> Any:
+    import boto3
 
-
-def airflow_env(cfg: StackConfig) -> dict[str, str]:
-    extra = {
-        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(cfg.worker_concurrency),
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(cfg.ports["scheduler_health"]),
-        "AIRFLOW__LOGGING__TRIGGERER_LOG_SERVER_PORT": str(cfg.ports["triggerer_log"]),
-        "AIRFLOW_WAIT_FOR_MIGRATIONS": "false",  # `up` migrates before starting anything
-        **cfg.airflow_extra_env,
-    }
-    env = entrypoint_env(
-        cfg.airflow_home,
-        db_port=cfg.ports["postgres"],
-        redis_port=cfg.ports["redis"],
-        api_port=cfg.ports["api"],
-        jwt_secret=cfg.jwt_secret,
-        dags_folder=cfg.dags_dir,
-        plugins_folder=cfg.plugins_dir,
-        log_bucket=cfg.bucket,
-        aws_endpoint=cfg.aws_url,
-        extra=extra,
-        create_folders=False,
+    env = aws_env(cfg)
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
-    env.pop("AWS_CA_BUNDLE", None)  # plain-HTTP moto
-    return env
-
-
-def dagsync_env(cfg: StackConfig, kind: str) -> dict[str, str]:
-    dest = cfg.dags_dir if kind == "dags" else cfg.plugins_dir
-    prefix = cfg.dags_prefix if kind == "dags" else cfg.plugins_prefix
-    return {
-        **base_env(),
-        **aws_env(cfg),
-        "DAGSYNC_SOURCE": f"s3://{cfg.bucket}/{prefix}",
-        "DAGSYNC_DEST": str(dest),
-        "DAGSYNC_INTERVAL": str(cfg.dagsync_interval),
-        "DAGSYNC_METRICS_PORT": str(cfg.ports[f"dagsync_{kind}"]),
-        "DAGSYNC_SIDECAR_ID": f"local-{kind}",
-        "DAGSYNC_HEALTH_MAX_AGE": str(max(30.0, 6 * cfg.dagsync_interval)),
-    }
-
-
-def scaler_env(cfg: StackConfig) -> dict[str, str]:
-    return {
-        **base_env(),
-        **aws_env(cfg),
-        "SCALER_DB_URL": cfg.db_url,
-        "SCALER_REDIS_URL": cfg.redis_url,
-        "SCALER_APPLY": "ecs",
-        "SCALER_ECS_CLUSTER": cfg.cluster,
-        "SCALER_ECS_SERVICE": cfg.worker_service,
-        "SCALER_WORKER_CONCURRENCY": str(cfg.worker_concurrency),
-        "SCALER_MIN_WORKERS": str(cfg.scaler_active_min),
-        "SCALER_MAX_WORKERS": str(cfg.max_workers),
-        "SCALER_COOLDOWN": str(cfg.scaler_cooldown),
-        "SCALER_SCHEDULE": cfg.scaler_schedule,
-        "SCALER_INTERVAL": str(cfg.scaler_interval),
-        "SCALER_METRICS_PORT": str(cfg.ports["scaler"]),
-        "SCALER_METRICS_HOST": "127.0.0.1",
-        "SCALER_CW_ENV": "local",
-        "SERVICE_ROLE_FILE": str(cfg.state_dir / "run" / "scaler.role"),
-    }
-
-
-def healthcheck_env(cfg: StackConfig) -> dict[str, str]:
-    return {
-        **base_env(),
-        **aws_env(cfg),
-        "HEALTHCHECK_HOST": "127.0.0.1",
-        "HEALTHCHECK_PORT": str(cfg.ports["healthcheck"]),
-        "HEALTHCHECK_CACHE_TTL": "2",
-        "HEALTHCHECK_STALE_GRACE": "5",
-        "HEALTHCHECK_AIRFLOW_URL": cfg.api_url,
-        "HEALTHCHECK_REDIS_URL": cfg.redis_url,
-        "HEALTHCHECK_POSTGRES_URL": cfg.db_url,
-        "HEALTHCHECK_DAGSYNC_ENABLED": "true",
-        "HEALTHCHECK_DAGSYNC_STATE_DIRS": ",".join(
-            str(cfg.dagsync_state(d)) for d in (cfg.dags_dir, cfg.plugins_dir)
-        ),
-        "HEALTHCHECK_DAGSYNC_MAX_AGE": str(max(30.0, 6 * cfg.dagsync_interval)),
-        "HEALTHCHECK_SCALER_URL": f"http://127.0.0.1:{cfg.ports['scaler']}",
-        "HEALTHCHECK_SCALER_MAX_AGE": str(max(30.0, 6 * cfg.scaler_interval)),
-        "HEALTHCHECK_ECS_ENABLED": "true",
-        "HEALTHCHECK_ECS_CLUSTER": cfg.cluster,
-        "HEALTHCHECK_ECS_SERVICES": cfg.worker_service,
-        "HEALTHCHECK_ECS_WORKER_SERVICE": cfg.worker_service,
-        "SERVICE_ROLE_FILE": str(cfg.state_dir / "run" / "healthcheck.role"),
-    }
 
 
 # --- readiness -----------------------------------------------------------------------------------------------------
@@ -171,6 +100,13 @@ def port_open(port: int) -> bool:
     return False
 
 
+def tail(path: Path, n: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str, sup: Supervisor, name: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -184,28 +120,18 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, sup: Superv
     raise StackError(f"{name} not ready after {timeout:.0f}s ({what}): see {sup.log_file(name)}")
 
 
-def tail(path: Path, n: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return ""
+# --- the stand-ins -------------------------------------------------------------------------------------------------
+def start_moto(cfg: StackConfig, sup: Supervisor) -> None:
+    env = base_env()
+    env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    cmd = [sys.executable, "-m", "devtools.moto_launcher", "-H", "127.0.0.1", "-p", str(cfg.ports["moto"])]
+    sup.spawn("moto", cmd, env, cwd=REPO)
+    wait_until(lambda: http_ok(f"{cfg.aws_url}/moto-api/"), 60, "http", sup, "moto")
 
 
-# --- components ----------------------------------------------------------------------------------------------------
-@dataclass
-class Component:
-    name: str
-    start: Callable[[StackConfig, Supervisor], None]
-    ready: Callable[[StackConfig], bool] | None
-    ready_timeout: float = 120.0
-    port_key: str | None = None
-    stop_signal: int = signal.SIGTERM
-    stop_timeout: float = 30.0
-    needs: str | None = None  # console script that must exist in the venv (another issue's service)
-
-
-def _postgres_start(cfg: StackConfig, sup: Supervisor) -> None:
-    pgdir = cfg.state_dir / "postgres"
+def start_postgres(cfg: StackConfig, sup: Supervisor, certs: tls.TlsFiles) -> None:
+    """Postgres 15 like RDS with rds.force_ssl: TCP only with SSL and a password; the superuser only on the socket."""
+    pgdir = cfg.pg_socket_dir
     data = pgdir / "data"
     pgdir.mkdir(parents=True, exist_ok=True)
     user = None
@@ -221,300 +147,285 @@ def _postgres_start(cfg: StackConfig, sup: Supervisor) -> None:
         os.chown(pgdir, pw.pw_uid, pw.pw_gid)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env["LC_ALL"] = "C.UTF-8"
-    extra = run_as(user)
     if not (data / "PG_VERSION").exists():
         r = subprocess.run(  # type: ignore[call-overload]
-            initdb_command(data),
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=pgdir,
-            **extra,
+            initdb_command(data), capture_output=True, text=True, env=env, cwd=pgdir, **run_as(user)
         )
         if r.returncode != 0:
             last = (r.stderr.strip().splitlines() or ["?"])[-1]
             raise StackError(
                 f"initdb failed: {last} (the state dir must be traversable by the postgres user)"
             )
+    (data / "pg_hba.conf").write_text(
+        "# written by devtools/localstack/stack.py: SSL and a password over TCP, like RDS with rds.force_ssl\n"
+        "local all postgres trust\n"
+        "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+        "hostnossl all all 0.0.0.0/0 reject\n"
+    )
+    key = pgdir / "server.key"
+    shutil.copyfile(certs.key, key)
+    shutil.copyfile(certs.cert, pgdir / "server.crt")
+    os.chmod(key, 0o600)
+    if user:
+        pw = pwd.getpwnam(user)
+        for f in (data / "pg_hba.conf", key, pgdir / "server.crt"):
+            os.chown(f, pw.pw_uid, pw.pw_gid)
     cmd = postgres_command(data, cfg.ports["postgres"], pgdir, max_connections=300)
+    cmd += ["-c", "ssl=on", "-c", f"ssl_cert_file={pgdir / 'server.crt'}", "-c", f"ssl_key_file={key}"]
+    cmd += ["-c", "password_encryption=scram-sha-256"]
     sup.spawn("postgres", cmd, env, cwd=pgdir, user=user)
-    wait_until(lambda: port_open(cfg.ports["postgres"]), 60, "port", sup, "postgres")
-    psql = [_pg_bin("psql"), f"postgresql://postgres@127.0.0.1:{cfg.ports['postgres']}/postgres", "-Atc"]
-    for _ in range(200):
-        r = subprocess.run(
-            [*psql, "SELECT 1 FROM pg_database WHERE datname='airflow'"], capture_output=True, env=env
-        )
-        if r.returncode == 0:
-            if r.stdout.strip() != b"1":
-                subprocess.run([*psql, "CREATE DATABASE airflow"], capture_output=True, env=env, check=True)
-            return
-        time.sleep(0.1)
-    raise StackError(f"postgres never accepted queries: see {sup.log_file('postgres')}")
+    psql = [
+        _pg_bin("psql"),
+        "-h",
+        str(pgdir),
+        "-p",
+        str(cfg.ports["postgres"]),
+        "-U",
+        "postgres",
+        "-Atc",
+        "SELECT 1",
+    ]
+    wait_until(
+        lambda: subprocess.run(psql, capture_output=True, env=env).returncode == 0,
+        60,
+        "psql",
+        sup,
+        "postgres",
+    )
 
 
-def _redis_start(cfg: StackConfig, sup: Supervisor) -> None:
+def start_redis(cfg: StackConfig, sup: Supervisor, certs: tls.TlsFiles) -> None:
+    """Redis with TLS only, like ElastiCache with in-transit encryption; the AUTH token comes from datastores."""
     rdir = cfg.state_dir / "redis"
     rdir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        redis_binary(),
-        "--port",
-        str(cfg.ports["redis"]),
-        "--bind",
-        "127.0.0.1",
+    cmd = [redis_binary(), "--port", "0", "--tls-port", str(cfg.ports["redis"]), "--bind", "127.0.0.1"]
+    cmd += [
+        "--tls-cert-file",
+        str(certs.cert),
+        "--tls-key-file",
+        str(certs.key),
+        "--tls-ca-cert-file",
+        str(certs.ca),
+    ]
+    cmd += [
+        "--tls-auth-clients",
+        "no",
         "--save",
         "",
         "--appendonly",
+        "no",
+        "--dir",
+        str(rdir),
+        "--daemonize",
+        "no",
     ]
-    cmd += ["no", "--dir", str(rdir), "--daemonize", "no"]
     sup.spawn("redis", cmd, base_env(), cwd=rdir)
+    wait_until(lambda: port_open(cfg.ports["redis"]), 30, "port", sup, "redis")
 
 
-def _moto_start(cfg: StackConfig, sup: Supervisor) -> None:
-    env = base_env()
-    env["PYTHONPATH"] = str(REPO)
-    env.pop("AWS_CA_BUNDLE", None)
-    cmd = [sys.executable, "-m", "devtools.moto_launcher", "-H", "127.0.0.1", "-p", str(cfg.ports["moto"])]
-    sup.spawn("moto", cmd, env, cwd=REPO)
+def start_datastores(cfg: StackConfig, sup: Supervisor) -> None:
+    cmd = [sys.executable, "-m", "devtools.localstack.datastores", "--state-dir", str(cfg.state_dir)]
+    sup.spawn("datastores", cmd, base_env(), cwd=REPO)
 
 
-def _airflow_start(role: str) -> Callable[[StackConfig, Supervisor], None]:
-    def start(cfg: StackConfig, sup: Supervisor) -> None:
-        env = airflow_env(cfg)
-        env["AIRFLOW_ROLE_FILE"] = str(sup.run_dir / f"{role}.role")
-        sup.spawn(role, entrypoint_cmd(role), env, cwd=cfg.state_dir)
-
-    return start
-
-
-def _dagsync_start(kind: str) -> Callable[[StackConfig, Supervisor], None]:
-    def start(cfg: StackConfig, sup: Supervisor) -> None:
-        sup.spawn(
-            f"dagsync-{kind}",
-            ["bash", str(DAGSYNC_ENTRYPOINT), "run"],
-            dagsync_env(cfg, kind),
-            cwd=cfg.state_dir,
-        )
-
-    return start
-
-
-def _reconciler_start(cfg: StackConfig, sup: Supervisor) -> None:
-    env = base_env()
-    env["PYTHONPATH"] = str(REPO)
-    env.pop("AWS_CA_BUNDLE", None)
-    cmd = [sys.executable, "-m", "devtools.localstack.reconciler", "--state-dir", str(cfg.state_dir)]
-    sup.spawn("reconciler", cmd, env, cwd=REPO)
-
-
-def _scaler_start(cfg: StackConfig, sup: Supervisor) -> None:
-    sup.spawn(
-        "scaler", ["bash", str(SERVICES_ENTRYPOINT), "scaler", "run"], scaler_env(cfg), cwd=cfg.state_dir
-    )
-
-
-def _healthcheck_start(cfg: StackConfig, sup: Supervisor) -> None:
-    cmd = ["bash", str(SERVICES_ENTRYPOINT), "healthcheck", "serve"]
-    sup.spawn("healthcheck", cmd, healthcheck_env(cfg), cwd=cfg.state_dir)
-
-
-COMPONENTS: list[Component] = [
-    Component("postgres", _postgres_start, None, port_key="postgres", stop_signal=signal.SIGINT),
-    Component("redis", _redis_start, lambda c: port_open(c.ports["redis"]), 30, "redis"),
-    Component("moto", _moto_start, lambda c: http_ok(f"{c.aws_url}/moto-api/"), 60, "moto"),
-    Component("dagsync-dags", _dagsync_start("dags"), None, needs="dagsync", port_key="dagsync_dags"),
-    Component(
-        "dagsync-plugins", _dagsync_start("plugins"), None, needs="dagsync", port_key="dagsync_plugins"
-    ),
-    Component(
-        "api-server",
-        _airflow_start("api-server"),
-        lambda c: http_ok(f"{c.api_url}/api/v2/monitor/health"),
-        180,
-        "api",
-    ),
-    Component(
-        "scheduler",
-        _airflow_start("scheduler"),
-        lambda c: http_ok(f"http://127.0.0.1:{c.ports['scheduler_health']}/health"),
-        180,
-        "scheduler_health",
-    ),
-    Component("dag-processor", _airflow_start("dag-processor"), None),
-    Component("triggerer", _airflow_start("triggerer"), None),
-    Component("reconciler", _reconciler_start, None),
-    Component(
-        "scaler",
-        _scaler_start,
-        lambda c: http_ok(f"http://127.0.0.1:{c.ports['scaler']}/metrics"),
-        60,
-        "scaler",
-        needs="scaler",
-    ),
-    Component(
-        "healthcheck",
-        _healthcheck_start,
-        lambda c: http_ok(f"http://127.0.0.1:{c.ports['healthcheck']}/health"),
-        60,
-        "healthcheck",
-        needs="healthcheck",
-    ),
-]
-BY_NAME = {c.name: c for c in COMPONENTS}
-
-
-def cli_available(script: str) -> bool:
-    """Another issue's console script, installed and importable (its package may not have landed yet)."""
-    path = VENV_BIN / script
-    if not path.exists():
-        return False
-    r = subprocess.run([str(path), "--help"], capture_output=True, timeout=60)
-    return r.returncode == 0
-
-
-# --- one-shot steps ------------------------------------------------------------------------------------------------
-def setup_aws(cfg: StackConfig) -> None:
-    """The emulated AWS side: log/DAG bucket, ECS cluster, worker task definition and service (idempotent)."""
-    import boto3
-
-    kw = {
-        "endpoint_url": cfg.aws_url,
-        "region_name": "us-east-1",
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",
-    }
-    s3 = boto3.client("s3", **kw)  # type: ignore[call-overload]
+# --- the deploy path -------------------------------------------------------------------------------------------------
+def bootstrap(cfg: StackConfig, certs: tls.TlsFiles) -> str:
+    """What infra/bootstrap and the account provide before an env: the org's DAG bucket and the UI certificate."""
+    s3 = boto(cfg, "s3")
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-        s3.create_bucket(Bucket=cfg.bucket)
-    ec2 = boto3.client("ec2", **kw)  # type: ignore[call-overload]
-    subnet, sg = _network(ec2, cfg.cluster)
-    ecs = boto3.client("ecs", **kw)  # type: ignore[call-overload]
-    ecs.create_cluster(clusterName=cfg.cluster)  # idempotent
-    try:
-        ecs.describe_task_definition(taskDefinition=cfg.worker_family)
-    except ecs.exceptions.ClientException:
-        ecs.register_task_definition(
-            family=cfg.worker_family,
-            requiresCompatibilities=["FARGATE"],
-            networkMode="awsvpc",
-            cpu="1024",
-            memory="2048",
-            containerDefinitions=[  # moto's RunTask on FARGATE needs per-container cpu/memory
-                {
-                    "name": "worker",
-                    "image": "airflow-platform-airflow:local",
-                    "cpu": 1024,
-                    "memory": 2048,
-                    "essential": True,
-                    "command": ["worker"],
-                    "stopTimeout": 120,
-                    "healthCheck": {
-                        "command": ["CMD", "/usr/local/bin/airflow-entrypoint", "health", "worker"],
-                        "interval": 30,
-                        "timeout": 20,
-                        "retries": 3,
-                        "startPeriod": 60,
-                    },
-                }
-            ],
-        )
-    services = ecs.describe_services(cluster=cfg.cluster, services=[cfg.worker_service]).get("services", [])
-    if not [s for s in services if s.get("status") == "ACTIVE"]:
-        ecs.create_service(
-            cluster=cfg.cluster,
-            serviceName=cfg.worker_service,
-            taskDefinition=cfg.worker_family,
-            desiredCount=cfg.min_workers,
-            launchType="FARGATE",
-            networkConfiguration={
-                "awsvpcConfiguration": {
-                    "subnets": [subnet],
-                    "securityGroups": [sg],
-                    "assignPublicIp": "DISABLED",
-                }
-            },
-        )
-
-
-def _network(ec2: Any, name: str) -> tuple[str, str]:
-    """A VPC, subnet and security group for awsvpc tasks (found by Name tag, created once)."""
-
-    def tags(kind: str) -> list[dict[str, Any]]:
-        return [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}]}]
-
-    by_name = [{"Name": "tag:Name", "Values": [name]}]
-    vpcs = ec2.describe_vpcs(Filters=by_name)["Vpcs"]
-    vpc = (
-        vpcs[0]["VpcId"]
-        if vpcs
-        else ec2.create_vpc(CidrBlock="10.42.0.0/16", TagSpecifications=tags("vpc"))["Vpc"]["VpcId"]
+        s3.create_bucket(Bucket=cfg.dags_bucket)
+    acm = boto(cfg, "acm")
+    arns = [c["CertificateArn"] for c in acm.list_certificates()["CertificateSummaryList"]]
+    if arns:
+        return str(arns[0])
+    return str(
+        acm.import_certificate(
+            Certificate=certs.cert.read_bytes(),
+            PrivateKey=certs.key.read_bytes(),
+            CertificateChain=certs.ca.read_bytes(),
+        )["CertificateArn"]
     )
-    # moto's awsvpc RunTask reads the ENI's private DNS name, which exists only with DNS hostnames on
-    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-    subnets = ec2.describe_subnets(Filters=by_name)["Subnets"]
-    subnet = (
-        subnets[0]["SubnetId"]
-        if subnets
-        else ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24", TagSpecifications=tags("subnet"))[
-            "Subnet"
-        ]["SubnetId"]
-    )
-    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])[
-        "SecurityGroups"
-    ]
-    sg = (
-        groups[0]["GroupId"]
-        if groups
-        else ec2.create_security_group(GroupName=name, Description="local workers", VpcId=vpc)["GroupId"]
-    )
-    return subnet, sg
 
 
-def migrate(cfg: StackConfig, sup: Supervisor) -> bool:
-    """``entrypoint.sh migrate`` once per database (a marker in AIRFLOW_HOME). True if it ran."""
-    marker = cfg.airflow_home / ".migrated"
-    if marker.exists():
-        return False
-    env = airflow_env(cfg)
-    env["AIRFLOW_ROLE_FILE"] = str(sup.run_dir / "migrate.role")
-    sup.log_dir.mkdir(parents=True, exist_ok=True)
-    with open(sup.log_file("airflow-migrate"), "ab") as out:
-        r = subprocess.run(
-            entrypoint_cmd("migrate"), env=env, stdout=out, stderr=subprocess.STDOUT, timeout=600
+def mirror_env(cfg: StackConfig) -> dict[str, str]:
+    """INFRA_TF_MIRROR as the user set it; when unset, on while the mirror that infra/tf-cli.hcl names exists on this
+    machine (the project's test machines have no registry access); a laptop without it uses the normal registry."""
+    if "INFRA_TF_MIRROR" in os.environ:
+        return {"INFRA_TF_MIRROR": os.environ["INFRA_TF_MIRROR"]}
+    text = (cfg.infra_dir / MIRROR_CONFIG).read_text() if (cfg.infra_dir / MIRROR_CONFIG).exists() else ""
+    m = re.search(r'path\s*=\s*"([^"]+)"', text)
+    return {"INFRA_TF_MIRROR": "1"} if m and Path(m.group(1)).is_dir() else {}
+
+
+def apply_command(cfg: StackConfig) -> list[str]:
+    cmd = [str(VENV_BIN / "infra"), "--emulated", "--yes"]
+    for name, value in sorted(cfg.tf_vars.items()):
+        cmd += ["--var", f"{name}={value}"]
+    return [*cmd, "apply", cfg.env]
+
+
+def apply_env(cfg: StackConfig, certificate_arn: str) -> dict[str, str]:
+    return {
+        **base_env(),
+        **aws_env(cfg),
+        **mirror_env(cfg),
+        "INFRA_DIR": str(cfg.infra_dir),
+        "INFRA_TF_PARALLELISM": "30",
+        "INFRA_MIGRATE_TIMEOUT": str(cfg.migrate_timeout),
+        "TF_VAR_org": cfg.org,
+        "TF_VAR_certificate_arn": certificate_arn,
+    }
+
+
+def runner_config(cfg: StackConfig, stores: dict[str, Any], certs: tls.TlsFiles) -> dict[str, Any]:
+    """The translation table's local half: AWS host names -> the stand-ins, and the fronts."""
+    api = f"127.0.0.1:{cfg.ports['api']}"
+    return {
+        "endpoint_url": cfg.aws_url,
+        "region": "us-east-1",
+        "cluster": cfg.cluster,
+        "state_dir": str(cfg.runner_dir),
+        "interval": cfg.runner_interval,
+        "hosts": {
+            f"{stores['rds']['address']}:{stores['rds']['port']}": f"127.0.0.1:{cfg.ports['postgres']}",
+            f"{stores['redis']['address']}:{stores['redis']['port']}": f"127.0.0.1:{cfg.ports['redis']}",
+            f"api-server.{cfg.name_prefix}.internal:8080": api,  # Cloud Map (docs/adr/0011)
+        },
+        "fronts": {
+            f"{cfg.service('api-server')}:8080": api,
+            f"{cfg.service('healthcheck')}:8000": f"127.0.0.1:{cfg.ports['healthcheck']}",
+            f"{cfg.service('scaler')}:9102": f"127.0.0.1:{cfg.ports['scaler']}",
+        },
+        "trust_bundle": str(certs.bundle),
+    }
+
+
+def start_runner(cfg: StackConfig, sup: Supervisor, config: dict[str, Any]) -> None:
+    path = cfg.state_dir / "fargate.json"
+    path.write_text(json.dumps(config, indent=2))
+    env = base_env()
+    env.pop("AWS_CA_BUNDLE", None)
+    sup.spawn(
+        "fargate", [sys.executable, "-m", "devtools.fargate", "run", "--config", str(path)], env, cwd=REPO
+    )
+
+
+def read_stores(cfg: StackConfig) -> dict[str, Any]:
+    with contextlib.suppress(OSError, ValueError):
+        return dict(json.loads((cfg.state_dir / "datastores.json").read_text()))
+    return {}
+
+
+def apply(cfg: StackConfig, sup: Supervisor, certs: tls.TlsFiles, say: Say) -> None:
+    """`infra apply local`; the runner joins once the data stores exist (the apply ends with the migration task)."""
+    certificate_arn = bootstrap(cfg, certs)
+    log = sup.log_file("infra-apply")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            apply_command(cfg),
+            env=apply_env(cfg, certificate_arn),
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
-    if r.returncode != 0:
-        raise StackError(f"airflow db migrate failed: see {sup.log_file('airflow-migrate')}")
-    marker.write_text("3.1.8\n")
-    return True
+    last = 0.0
+    while proc.poll() is None:
+        if sup.running("fargate") is None:
+            stores = read_stores(cfg)
+            if stores.get("rds") and stores.get("redis"):
+                start_runner(cfg, sup, runner_config(cfg, stores, certs))
+                say(
+                    f"==>         fargate runner        started ({time.monotonic() - t0:.0f}s into the apply)"
+                )
+        if time.monotonic() - last >= 20:
+            last = time.monotonic()
+            lines = [ANSI.sub("", ln).strip() for ln in tail(log, 40).splitlines()]
+            lines = [ln for ln in lines if ln and ln not in "│╵╷"]
+            say(
+                f"==>         infra apply {cfg.env:<10} {time.monotonic() - t0:4.0f}s  {(lines or [''])[-1][:90]}"
+            )
+        time.sleep(1)
+    if proc.returncode != 0:
+        raise StackError(f"infra apply {cfg.env} failed (exit {proc.returncode}): see {log}\n{tail(log, 25)}")
+    if sup.running("fargate") is None:  # nothing changed (stores already known): the runner was not needed
+        stores = read_stores(cfg)
+        if not (stores.get("rds") and stores.get("redis")):
+            raise StackError(f"the emulator has no RDS/ElastiCache for {cfg.name_prefix}: see {log}")
+        start_runner(cfg, sup, runner_config(cfg, stores, certs))
+    say(
+        f"==>         infra apply {cfg.env:<10} done in {time.monotonic() - t0:.0f}s (migration task included)"
+    )
 
 
 def publish(cfg: StackConfig, sup: Supervisor) -> None:
-    """``dagsync publish`` the DAG (and plugin) sources to the local bucket."""
-    pairs = [(cfg.dag_source, cfg.dags_prefix)]
-    plugins = cfg.plugins_source or cfg.state_dir / "plugins-src"
-    plugins.mkdir(parents=True, exist_ok=True)
-    pairs.append((plugins, cfg.plugins_prefix))
-    env = {**base_env(), **aws_env(cfg)}
-    for src, prefix in pairs:
-        with open(sup.log_file("dagsync-publish"), "ab") as out:
-            r = subprocess.run(
-                [
-                    str(VENV_BIN / "dagsync"),
-                    "publish",
-                    "--source",
-                    str(src),
-                    "--dest",
-                    f"s3://{cfg.bucket}/{prefix}",
-                ],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=300,
+    """The deploy path's DAG publish (the dag-sync workflow's step): only changed files upload."""
+    cmd = [str(VENV_BIN / "dagsync"), "publish", "--source", str(cfg.dag_source)]
+    cmd += ["--dest", f"s3://{cfg.dags_bucket}/{cfg.dags_prefix}"]
+    with open(sup.log_file("dagsync-publish"), "ab") as out:
+        r = subprocess.run(
+            cmd, env={**base_env(), **aws_env(cfg)}, stdout=out, stderr=subprocess.STDOUT, timeout=300
+        )
+    if r.returncode != 0:
+        raise StackError(f"dagsync publish {cfg.dag_source} failed: see {sup.log_file('dagsync-publish')}")
+
+
+def fronts_ready(cfg: StackConfig) -> dict[str, bool]:
+    return {
+        "api-server": http_ok(f"{cfg.api_url}/api/v2/monitor/health"),
+        "healthcheck": http_ok(f"{cfg.healthcheck_url}/health"),
+        "scaler": http_ok(f"{cfg.scaler_url}/metrics"),
+    }
+
+
+def services_not_ready(cfg: StackConfig) -> list[str]:
+    """Services not at steady state by the runner's view: desired tasks RUNNING and HEALTHY (ECS's definition for
+    tasks whose containers have health checks)."""
+    try:
+        status = json.loads((cfg.runner_dir / "status.json").read_text())
+    except (OSError, ValueError):
+        return ["(runner status not written yet)"]
+    waiting = []
+    for name, svc in sorted(status.get("services", {}).items()):
+        tasks = [
+            t for t in status.get("tasks", []) if t.get("service") == name and t.get("status") == "RUNNING"
+        ]
+        healthy = [
+            t
+            for t in tasks
+            if t.get("health") == "HEALTHY" or not any(c.get("health") for c in t["containers"])
+        ]
+        if len(healthy) < int(svc.get("desired", 0)):
+            waiting.append(f"{name.removeprefix(cfg.name_prefix + '-')} {len(healthy)}/{svc.get('desired')}")
+    return waiting
+
+
+def wait_healthy(cfg: StackConfig, sup: Supervisor, say: Say, timeout: float = 600) -> None:
+    t0 = time.monotonic()
+    last = 0.0
+    while time.monotonic() - t0 < timeout:
+        waiting = services_not_ready(cfg)
+        waiting += [f"{k} front" for k, ok in fronts_ready(cfg).items() if not ok]
+        if not waiting:
+            say(
+                f"==>         every service healthy in {time.monotonic() - t0:.0f}s (tasks HEALTHY, fronts answer)"
             )
-        if r.returncode != 0:
-            raise StackError(f"dagsync publish {src} failed: see {sup.log_file('dagsync-publish')}")
+            return
+        if sup.running("fargate") is None:
+            raise StackError(
+                f"the fargate runner exited: see {sup.log_file('fargate')}\n{tail(sup.log_file('fargate'))}"
+            )
+        if time.monotonic() - last >= 15:
+            last = time.monotonic()
+            say(f"==>         waiting for {', '.join(waiting)} ({time.monotonic() - t0:.0f}s)")
+        time.sleep(2)
+    raise StackError(
+        f"services not healthy after {timeout:.0f}s: `python -m devtools.fargate status --state-dir {cfg.runner_dir}` "
+        f"shows each task's containers and stop reasons; logs in {cfg.runner_dir}"
+    )
 
 
-# --- up / down / status / clean ------------------------------------------------------------------------------------
 def check_prereqs() -> None:
     if not (AIRFLOW_VENV / "bin" / "airflow").exists():
         raise StackError(
@@ -524,114 +435,89 @@ def check_prereqs() -> None:
     _pg_bin("initdb")
 
 
-def up(cfg: StackConfig, only: Iterable[str] = (), say: Say = _say) -> dict[str, str]:
-    """Start whatever is not running (PID files decide). Returns {component: 'started'|'running'|'skipped: ...'}."""
+def up(cfg: StackConfig, say: Say = _say) -> None:
     check_prereqs()
     sup = Supervisor(cfg.state_dir)
-    wanted = list(only)
-    unknown = [n for n in wanted if n not in BY_NAME]
-    if unknown:
-        raise StackError(f"unknown component(s) {', '.join(unknown)}; one of: {', '.join(BY_NAME)}")
-    todo = [c for c in COMPONENTS if not wanted or c.name in wanted]
-    result: dict[str, str] = {}
-    total = len(todo)
     t_all = time.monotonic()
-    for i, comp in enumerate(todo, 1):
-        prefix = f"==> [{i:2}/{total}] {comp.name:<16}"
-        if comp.name == "dagsync-dags" and not wanted:  # the bucket and ECS service exist before any consumer
-            setup_aws(cfg)
-        if comp.name == "api-server" and not wanted and cli_available("dagsync"):
-            t0 = time.monotonic()  # every full `up` republishes, so local edits land (only changes upload)
-            publish(cfg, sup)
-            say(
-                f"==>         dagsync publish      {cfg.dag_source} -> s3://{cfg.bucket}/{cfg.dags_prefix} in {time.monotonic() - t0:.1f}s"
-            )
-        if comp.name == "api-server" and not wanted:
-            t0 = time.monotonic()
-            ran = migrate(cfg, sup)
-            say(
-                f"==>         airflow db migrate   {'done in %.1fs' % (time.monotonic() - t0) if ran else 'already migrated'}"
-            )
-        info = sup.running(comp.name)
+    certs = tls.ensure(cfg.tls_dir)
+    fresh_moto = sup.running("moto") is None
+    if fresh_moto:
+        # moto keeps everything in memory: a new server means a new (empty) account, so the old state goes too
+        for old in (cfg.infra_dir / "envs" / cfg.env / ".infra").glob("emulated.tfstate*"):
+            old.unlink()
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("moto", lambda: start_moto(cfg, sup)),
+        ("postgres", lambda: start_postgres(cfg, sup, certs)),
+        ("redis", lambda: start_redis(cfg, sup, certs)),
+        ("datastores", lambda: start_datastores(cfg, sup)),
+    ]
+    for i, (name, start) in enumerate(steps, 1):
+        prefix = f"==> [{i}/7] {name:<22}"
+        info = sup.running(name)
         if info is not None:
-            result[comp.name] = "running"
             say(f"{prefix} already running (pid {info.pid})")
             continue
-        if comp.needs and not cli_available(comp.needs):
-            result[comp.name] = f"skipped: `{comp.needs}` CLI not installed/importable"
-            say(f"{prefix} SKIPPED: the `{comp.needs}` CLI is not available yet")
-            continue
-        if comp.port_key and port_open(cfg.ports[comp.port_key]):
+        if name in cfg.ports and port_open(cfg.ports[name]):
             raise StackError(
-                f"port {cfg.ports[comp.port_key]} ({comp.name}) is in use by another process: stop it, or set "
-                f"LOCAL_{comp.port_key.upper()}_PORT and run `make local-clean` first"
+                f"port {cfg.ports[name]} ({name}) is in use by another process: stop it, or set "
+                f"LOCAL_{name.upper()}_PORT and run `make local-clean` first"
             )
         t0 = time.monotonic()
-        comp.start(cfg, sup)
-        if comp.ready is not None:
-            ready = comp.ready
-            wait_until(lambda ready=ready: ready(cfg), comp.ready_timeout, "ready check", sup, comp.name)  # type: ignore[misc]
-        else:
-            time.sleep(0.3)
-            if sup.running(comp.name) is None:
-                raise StackError(
-                    f"{comp.name} exited at start: see {sup.log_file(comp.name)}\n{tail(sup.log_file(comp.name))}"
-                )
-        info = sup.running(comp.name)
-        result[comp.name] = "started"
-        say(f"{prefix} started in {time.monotonic() - t0:4.1f}s (pid {info.pid if info else '?'})")
-    say(f"==> stack up in {time.monotonic() - t_all:.1f}s")
-    return result
+        start()
+        say(f"{prefix} started in {time.monotonic() - t0:4.1f}s")
+    say(f"==> [5/7] infra apply {cfg.env} (emulated; the Fargate runner runs its task definitions)")
+    apply(cfg, sup, certs, say)
+    t0 = time.monotonic()
+    publish(cfg, sup)
+    say(
+        f"==> [6/7] dagsync publish          {cfg.dag_source} -> s3://{cfg.dags_bucket}/{cfg.dags_prefix} in {time.monotonic() - t0:.1f}s"
+    )
+    say("==> [7/7] waiting for the services")
+    wait_healthy(cfg, sup, say)
+    say(f"==> stack up in {time.monotonic() - t_all:.0f}s")
 
 
-def stop_order() -> list[str]:
-    return [c.name for c in reversed(COMPONENTS)]
-
-
-def down(cfg: StackConfig, say: Say = _say, worker_timeout: float = 60.0) -> list[str]:
-    """Stop every process by its PID file, dependants first. Workers get a warm shutdown (SIGTERM)."""
+def down(cfg: StackConfig, say: Say = _say, timeout: float = 180.0) -> list[str]:
+    """The runner first (it stops its tasks as ECS would: SIGTERM, stopTimeout, SIGKILL), then any task process
+    left behind (by PID file), then the stand-ins."""
     sup = Supervisor(cfg.state_dir)
     stopped: list[str] = []
 
-    def stop(name: str, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+    def stop(s: Supervisor, name: str, sig: int = signal.SIGTERM, wait: float = 30.0) -> None:
         t0 = time.monotonic()
-        if sup.stop(name, sig, timeout):
+        if s.stop(name, sig, wait):
             stopped.append(name)
-            say(f"==> stopped {name:<28} in {time.monotonic() - t0:4.1f}s")
+            say(f"==> stopped {name:<44} in {time.monotonic() - t0:4.1f}s")
 
-    for name in ("healthcheck", "scaler", "reconciler"):
-        stop(name)
-    workers = sup.names(WORKER_PREFIX)
-    for name in workers:  # all warm shutdowns at once, then wait for each
-        sup.send(name, signal.SIGTERM)
-    for name in workers:
-        stop(name, timeout=worker_timeout)
-    for name in stop_order():
-        if name not in ("healthcheck", "scaler", "reconciler"):
-            comp = BY_NAME[name]
-            stop(name, comp.stop_signal, comp.stop_timeout)
-    for stray in sup.names():  # anything else with a PID file
-        stop(stray)
+    stop(sup, "fargate", wait=timeout)
+    tasks = Supervisor(cfg.runner_dir)
+    for name in tasks.names():
+        tasks.send(name, signal.SIGTERM)
+    for name in tasks.names():
+        stop(tasks, name, wait=30)
+    stop(sup, "datastores")
+    stop(sup, "redis")
+    stop(sup, "postgres", signal.SIGINT)
+    stop(sup, "moto")
+    for stray in sup.names():
+        stop(sup, stray)
     return stopped
 
 
 def status(cfg: StackConfig) -> list[dict[str, object]]:
-    sup = Supervisor(cfg.state_dir)
     rows: list[dict[str, object]] = []
-    names = [c.name for c in COMPONENTS] + sup.names(WORKER_PREFIX)
-    for name in names:
-        info = sup.running(name)
-        comp = BY_NAME.get(name)
-        port = cfg.ports.get(comp.port_key) if comp and comp.port_key else None
-        rows.append(
-            {
-                "name": name,
-                "state": "running" if info else "stopped",
-                "pid": info.pid if info else None,
-                "port": port,
-                "log": str(sup.log_file(name)),
-            }
-        )
+    for sup in (Supervisor(cfg.state_dir), Supervisor(cfg.runner_dir)):
+        for name in sup.names():
+            info = sup.running(name)
+            rows.append(
+                {
+                    "name": name,
+                    "state": "running" if info else "stopped",
+                    "pid": info.pid if info else None,
+                    "port": cfg.ports.get(name),
+                    "log": str(sup.log_file(name)),
+                }
+            )
     return rows
 
 
@@ -640,41 +526,44 @@ def clean(cfg: StackConfig, say: Say = _say) -> None:
     if any(sup.running(n) for n in sup.names()):
         down(cfg, say)
     shutil.rmtree(cfg.state_dir, ignore_errors=True)
-    say(f"==> removed {cfg.state_dir}")
+    for old in (cfg.infra_dir / "envs" / cfg.env / ".infra").glob("emulated.tfstate*"):
+        old.unlink()
+    say(f"==> removed {cfg.state_dir} and the emulated state of infra/envs/{cfg.env}")
+
+
+def admin_password_file(cfg: StackConfig) -> Path | None:
+    """SimpleAuthManager's generated admin password, in the running api-server task's AIRFLOW_HOME."""
+    found = sorted(
+        cfg.runner_dir.glob("tasks/*/api-server/fs/opt/airflow/simple_auth_manager_passwords.json.generated"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    return found[-1] if found else None
 
 
 def summary(cfg: StackConfig) -> str:
-    sup = Supervisor(cfg.state_dir)
+    pw = admin_password_file(cfg)
     lines = [
         "",
-        "Local Airflow platform is up.",
-        f"  Airflow UI      {cfg.api_url}/   login admin / admin",
-        f"  /status         http://127.0.0.1:{cfg.ports['healthcheck']}/status   (page: http://127.0.0.1:{cfg.ports['healthcheck']}/)",
-        f"  scaler          http://127.0.0.1:{cfg.ports['scaler']}/decision",
-        f"  moto (AWS)      {cfg.aws_url}   bucket s3://{cfg.bucket}, ECS {cfg.cluster}/{cfg.worker_service}",
-        f"  DAGs            {cfg.dag_source} -> s3://{cfg.bucket}/{cfg.dags_prefix} -> {cfg.dags_dir}",
-        "                  republish on change: .venv/bin/dagsync publish --watch "
-        f"--source {cfg.dag_source} --dest s3://{cfg.bucket}/{cfg.dags_prefix}  (with AWS_ENDPOINT_URL={cfg.aws_url})",
-        f"  logs            {sup.log_dir}/<component>.log  (workers: worker-<ecs task id>.log)",
-        f"  state           {cfg.state_dir}   (PID files in {sup.run_dir})",
-        "  status          make local-status",
+        "Local Airflow platform is up: infra/envs/local applied to emulated AWS, its task definitions running.",
+        f"  Airflow UI      {cfg.api_url}/   (front of ECS service {cfg.service('api-server')})",
+        f"                  login admin, password in {pw or '<the api-server task AIRFLOW_HOME>'}",
+        f"  /status         {cfg.healthcheck_url}/status   (page: {cfg.healthcheck_url}/)",
+        f"  scaler          {cfg.scaler_url}/decision",
+        f"  AWS (moto)      {cfg.aws_url}   cluster {cfg.cluster}",
+        f"  DAGs            {cfg.dag_source} -> s3://{cfg.dags_bucket}/{cfg.dags_prefix}",
+        "                  republish: .venv/bin/dagsync publish --source dags "
+        f"--dest s3://{cfg.dags_bucket}/{cfg.dags_prefix}  (with AWS_ENDPOINT_URL={cfg.aws_url})",
+        f"  tasks           python -m devtools.fargate status --state-dir {cfg.runner_dir}",
+        f"  state           {cfg.state_dir}",
         "  stop            make local-down      (remove all state: make local-clean)",
     ]
     return "\n".join(lines)
 
 
 def dump_status(cfg: StackConfig) -> str:
-    rows = status(cfg)
-    out = [f"{'component':<44} {'state':<8} {'pid':>7} {'port':>6}  log"]
-    for r in rows:
+    out = [f"{'process':<56} {'state':<8} {'pid':>7} {'port':>6}  log"]
+    for r in status(cfg):
         out.append(
-            f"{r['name']!s:<44} {r['state']!s:<8} {r['pid'] or '-'!s:>7} {r['port'] or '-'!s:>6}  {r['log']}"
+            f"{r['name']!s:<56} {r['state']!s:<8} {r['pid'] or '-'!s:>7} {r['port'] or '-'!s:>6}  {r['log']}"
         )
-    rec = cfg.state_dir / "run" / "reconciler.json"
-    if rec.exists():
-        with contextlib.suppress(ValueError):
-            data = json.loads(rec.read_text())
-            out.append(
-                f"workers: desired {data['desired']}, running {len(data['workers'])}, stopping {len(data['stopping'])}"
-            )
     return "\n".join(out)

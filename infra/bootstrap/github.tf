@@ -314,6 +314,17 @@ data "aws_iam_policy_document" "dag_publish" {
       values   = ["s3.${var.region}.amazonaws.com"]
     }
   }
+  # The publish -> visible SLI (docs/slo.md): the dag-sync workflow reports it, in its own namespace only.
+  statement {
+    sid       = "PublishToVisibleSli"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["Airflow/DagSync"]
+    }
+  }
 }
 
 resource "aws_iam_role" "dag_publish" {

@@ -52,8 +52,27 @@ deny contains msg if {
 	common.live(rc)
 	rc.type == "aws_ecs_task_definition"
 	defs := json.unmarshal(common.after(rc).container_definitions)
+	not one_off(rc)
 	some c in defs
 	c.essential == true
 	object.get(c, "healthCheck", null) == null
 	msg := sprintf("%s: essential container %s has no health check", [rc.address, c.name])
+}
+
+# A one-off task (TaskKind = one-off: the migration, run to completion by `infra apply`) has no health check to run;
+# no ECS service may run it.
+one_off(rc) if {
+	tags := object.get(common.after(rc), "tags", {})
+	is_object(tags)
+	object.get(tags, "TaskKind", "") == "one-off"
+}
+
+deny contains msg if {
+	some rc in input.resource_changes
+	common.live(rc)
+	rc.type == "aws_ecs_service"
+	td := object.get(common.after(rc), "task_definition", "")
+	is_string(td)
+	contains(td, "-migrate:")
+	msg := sprintf("%s: a service runs the one-off migration task definition %s", [rc.address, td])
 }

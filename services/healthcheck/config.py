@@ -44,7 +44,9 @@ class Settings(BaseSettings):
         description="components whose 'down' makes the platform down",
     )
     degrade: CsvList = Field(default=[], description="components whose 'down' only degrades the platform")
-    info: CsvList = Field(default=[], description="components shown but never counted")
+    # The SLO state is shown, never counted: a spent budget is a policy signal (the burn-rate alarms page), not an
+    # outage; counting it would keep /status degraded for days after a recovered incident (docs/slo.md).
+    info: CsvList = Field(default=["slo"], description="components shown but never counted")
     default_role: Role = Field(Role.DEGRADE, description="role of components no list names")
 
     # Airflow api-server

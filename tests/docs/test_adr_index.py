@@ -35,16 +35,16 @@ def test_existing_files_are_links_after_regeneration() -> None:
 def test_unindexed_file_and_dangling_link_are_caught(tmp_path: Path) -> None:
     d = tmp_path / "adr"
     shutil.copytree(ADR_DIR, d)
-    (d / "0011-something-new.md").write_text("# ADR 0011: Something new\n\n## Status\n\nProposed\n")
-    assert problems(d) == ["0011-something-new.md is not in the index"]
-    (d / "0011-something-new.md").unlink()
+    (d / "0099-something-new.md").write_text("# ADR 0099: Something new\n\n## Status\n\nProposed\n")
+    assert problems(d) == ["0099-something-new.md is not in the index"]
+    (d / "0099-something-new.md").unlink()
     readme = (d / "README.md").read_text().replace(END, f"| [0099](0099-gone.md) | x | x |\n{END}")
     (d / "README.md").write_text(readme)
     assert problems(d) == ["the index links 0099-gone.md, which does not exist"]
     # regeneration indexes a new file with its own title and status
-    (d / "0011-something-new.md").write_text("# ADR 0011: Something new\n\n## Status\n\nProposed\n")
+    (d / "0099-something-new.md").write_text("# ADR 0099: Something new\n\n## Status\n\nProposed\n")
     adrs = collect(d)
-    new = next(a for a in adrs if a.number == "0011")
+    new = next(a for a in adrs if a.number == "0099")
     assert (new.title, new.status, new.exists) == ("Something new", "Proposed", True)
 
 

@@ -1,4 +1,8 @@
-"""A whole local stack on free ports for the e2e tests, brought up and torn down through the same CLI as make local."""
+"""A whole local stack for the e2e tests: infra/envs/local applied to a fresh moto server and its ECS task definitions
+run by the local Fargate runner, brought up and torn down through the same CLI as `make local`.
+
+Test tuning goes through the IaC's own inputs (`extra_environment`, `worker_stop_timeout`), never around them.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,14 @@ def offhours_schedule(now: datetime | None = None) -> str:
     return f"Daily {start:%H}:00-{end:%H}:30"
 
 
+def copy_infra(dest: Path) -> Path:
+    ignore = shutil.ignore_patterns(
+        ".terraform", ".infra", ".terraform-cache", "emulated_override.tf", "*.tfstate*"
+    )
+    shutil.copytree(REPO / "infra", dest, ignore=ignore)
+    return dest
+
+
 @dataclass
 class Stack:
     cfg: StackConfig
@@ -46,7 +58,7 @@ class Stack:
     def sup(self) -> Supervisor:
         return Supervisor(self.cfg.state_dir)
 
-    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "devtools.localstack", "--state-dir", str(self.cfg.state_dir), *args],
             cwd=REPO,
@@ -68,7 +80,7 @@ class Stack:
         return env
 
     def publish(self) -> float:
-        """``dagsync publish`` the test's DAG folder; returns when it finished (unix time)."""
+        """``dagsync publish`` the test's DAG folder (the deploy path's step); returns when it finished."""
         proc = subprocess.run(
             [
                 str(Path(sys.executable).parent / "dagsync"),
@@ -76,7 +88,7 @@ class Stack:
                 "--source",
                 str(self.source),
                 "--dest",
-                f"s3://{self.cfg.bucket}/{self.cfg.dags_prefix}",
+                f"s3://{self.cfg.dags_bucket}/{self.cfg.dags_prefix}",
             ],
             env=self.aws_env(),
             capture_output=True,
@@ -96,26 +108,49 @@ class Stack:
         )
 
     def status(self) -> dict[str, Any]:
-        r = httpx.get(f"http://127.0.0.1:{self.cfg.ports['healthcheck']}/status", timeout=30)
+        r = httpx.get(f"{self.cfg.healthcheck_url}/status", timeout=30)
         r.raise_for_status()
         return dict(r.json())
 
     def decision(self) -> dict[str, Any]:
-        r = httpx.get(f"http://127.0.0.1:{self.cfg.ports['scaler']}/decision", timeout=10)
+        r = httpx.get(f"{self.cfg.scaler_url}/decision", timeout=10)
         r.raise_for_status()
         return dict(r.json())
 
-    def reconciler(self) -> dict[str, Any]:
-        return dict(json.loads((self.cfg.state_dir / "run" / "reconciler.json").read_text()))
+    # --- the local Fargate runner's view (devtools/fargate) ----------------------------------------------------
+    def runner(self) -> dict[str, Any]:
+        return dict(json.loads((self.cfg.runner_dir / "status.json").read_text()))
+
+    def tasks(self, component: str) -> list[dict[str, Any]]:
+        return [t for t in self.runner()["tasks"] if t.get("service") == self.cfg.service(component)]
 
     def events(self) -> list[dict[str, Any]]:
-        path = self.cfg.state_dir / "reconciler-events.jsonl"
+        path = self.cfg.runner_dir / "events.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def container_pid(self, component: str, container: str) -> int:
+        (task,) = [t for t in self.tasks(component) if t["status"] == "RUNNING"]
+        (c,) = [c for c in task["containers"] if c["name"] == container]
+        return int(c["pid"])
+
+    def dags_dir(self) -> Path:
+        """The shared DAG folder on the local EFS (the runner's dir for the file system's `dags` access point)."""
+        (found,) = list((self.cfg.runner_dir / "efs").glob("*/dags/dags"))
+        return found
 
     def record(self, name: str, value: Any) -> None:
         self.figures[name] = value
         print(f"FIGURE {name} = {value}", flush=True)
         (self.cfg.state_dir / "e2e-figures.json").write_text(json.dumps(self.figures, indent=2))
+
+
+def admin_password(cfg: StackConfig) -> str:
+    """The api-server's generated admin password (SimpleAuthManager writes it into its AIRFLOW_HOME)."""
+    from devtools.localstack.stack import admin_password_file
+
+    found = admin_password_file(cfg)
+    assert found, "no api-server password file: is the api-server task running?"
+    return str(json.loads(found.read_text())["admin"])
 
 
 def wait_for(check: Any, timeout: float, what: str, interval: float = 1.0) -> Any:
@@ -124,12 +159,23 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 1.0) -> An
     while time.monotonic() < deadline:
         try:
             last = check()
-        except (httpx.HTTPError, OSError, ValueError) as exc:  # a component restarting
+        except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:  # a component restarting
             last = exc
         if last and not isinstance(last, Exception):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+E2E_ENVIRONMENT = {
+    # the scaler decides fast and runs off-hours (min 0 now; inside the window it would be 1)
+    "scaler": {"SCALER_INTERVAL": "2", "SCALER_COOLDOWN": "10", "SCALER_MIN_WORKERS": "1"},
+    "dagsync": {"DAGSYNC_INTERVAL": "2"},
+    # a dead scheduler shows within ~20 s (default 30 s); not lower: heartbeats lag on a loaded machine
+    "api-server": {"AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "20"},
+    "scheduler": {"AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "20"},
+    "healthcheck": {"HEALTHCHECK_CACHE_TTL": "2", "HEALTHCHECK_STALE_GRACE": "5"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -140,49 +186,47 @@ def stack() -> Iterator[Stack]:
     os.chmod(root, 0o755)
     source = root / "dags-src"
     shutil.copytree(REPO / "dags", source)
+    infra = copy_infra(root / "infra")
     state = root / "state"
+    env_settings = {k: dict(v) for k, v in E2E_ENVIRONMENT.items()}
+    env_settings["scaler"]["SCALER_SCHEDULE"] = offhours_schedule()
     overrides = {
         "dag_source": str(source),
-        "worker_concurrency": 4,
-        "max_workers": 2,
-        "min_workers": 0,
-        "scaler_interval": 2.0,
-        "scaler_cooldown": 10.0,
-        "scaler_schedule": offhours_schedule(),
-        "scaler_active_min": 1,  # inside active hours the floor would be 1: off-hours it is 0
-        "dagsync_interval": 2.0,
-        "reconcile_interval": 1.0,
-        # Fargate's stopTimeout (max 120 s) scaled to the test: far shorter than the 135 s `long` task, so only
-        # scale-in protection can save a busy worker picked for scale-in.
-        "worker_stop_timeout": 15.0,
-        # A dead scheduler shows within ~20 s (default 30 s); not lower: heartbeats lag on a loaded machine.
-        "airflow_extra_env": {"AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "20"},
+        "infra_dir": str(infra),
+        "tf_vars": {
+            "extra_environment": json.dumps(env_settings),
+            # Fargate's stopTimeout (max 120 s) scaled to the test: far shorter than the 135 s `long` task, so only
+            # scale-in protection can save a busy worker picked for scale-in.
+            "worker_stop_timeout": "15",
+        },
     }
     cmd = [sys.executable, "-m", "devtools.localstack", "--state-dir", str(state)]
-    up = subprocess.run(
-        [*cmd, "up", "--ports", "auto", "--config", json.dumps(overrides)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    print(up.stdout, up.stderr, flush=True)
-    cfg = StackConfig.load(state)
-    st = Stack(cfg, source, AirflowClient(cfg.api_url), {})
-    try:
-        assert up.returncode == 0, f"local stack did not come up: {up.stderr[-3000:]}"
-        assert "SKIPPED" not in up.stdout, "a component's CLI is missing (see the output above)"
+    st: Stack | None = None
+    try:  # `down` runs even when `up` fails or times out half-way (processes are already running then)
+        up = subprocess.run(
+            [*cmd, "up", "--ports", "auto", "--config", json.dumps(overrides)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=840,
+        )
+        print(up.stdout, up.stderr, flush=True)
+        cfg = StackConfig.load(state)
+        st = Stack(cfg, source, AirflowClient(cfg.api_url), {})
+        assert up.returncode == 0, f"local stack did not come up: {up.stdout[-3000:]}\n{up.stderr[-3000:]}"
+        st.api.password = admin_password(cfg)
         yield st
     finally:
-        st.api.close()
-        down = subprocess.run([*cmd, "down"], cwd=REPO, capture_output=True, text=True, timeout=300)
+        if st is not None:
+            st.api.close()
+        down = subprocess.run([*cmd, "down"], cwd=REPO, capture_output=True, text=True, timeout=400)
         print(down.stdout, down.stderr, flush=True)
-        leftovers = [n for n in Supervisor(state).names() if Supervisor(state).running(n)]
-        for name in leftovers:  # never leave processes behind, even if down failed
-            Supervisor(state).stop(name, signal.SIGKILL, timeout=5)
-        assert not leftovers, f"still running after down: {leftovers}"
-        keep = os.environ.get("E2E_KEEP_STATE")  # for debugging: logs stay in the state dir
-        if not keep:
+        sups = [Supervisor(state), Supervisor(state / "fargate")]  # StackConfig.runner_dir
+        leftovers = [(s, n) for s in sups for n in s.names() if s.running(n)]
+        for sup, name in leftovers:  # never leave processes behind, even if down failed
+            sup.stop(name, signal.SIGKILL, timeout=5)
+        assert not leftovers, f"still running after down: {[n for _, n in leftovers]}"
+        if not os.environ.get("E2E_KEEP_STATE"):  # for debugging: logs stay in the state dir
             shutil.rmtree(root, ignore_errors=True)
         else:
             print(f"e2e state kept in {state}", flush=True)

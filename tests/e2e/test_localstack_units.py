@@ -1,4 +1,5 @@
-"""The local stack's pure parts and its process supervisor, against real processes (fast; no Airflow)."""
+"""The local stack's pure parts, its TLS material and its process supervisor, against real processes (fast; no
+Airflow). The whole stack (infra apply + the Fargate runner) is tests/e2e/test_acceptance.py."""
 
 from __future__ import annotations
 
@@ -11,62 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from devtools.localstack.config import DEFAULT_PORTS, StackConfig, choose_ports
 from devtools.localstack.procs import Supervisor, proc_start_time
-from devtools.localstack.reconciler import WorkerView, plan
 from tests.e2e.conftest import offhours_schedule
-
-workers_st = st.lists(
-    st.builds(
-        WorkerView,
-        task_id=st.uuids().map(str),
-        started_at=st.floats(0, 1e6),
-        protected=st.booleans(),
-        stopping=st.booleans(),
-    ),
-    max_size=12,
-    unique_by=lambda w: w.task_id,
-)
-
-
-@given(st.integers(-2, 15), workers_st)
-def test_plan_moves_towards_desired_and_never_stops_protected(
-    desired: int, workers: list[WorkerView]
-) -> None:
-    p = plan(desired, workers)
-    active = [w for w in workers if not w.stopping]
-    by_id = {w.task_id: w for w in workers}
-    assert not (p.start and p.stop)
-    assert len(set(p.stop)) == len(p.stop)
-    assert all(tid in by_id and not by_id[tid].protected and not by_id[tid].stopping for tid in p.stop)
-    after = len(active) + p.start - len(p.stop)
-    target = max(0, desired)
-    if target >= len(active):
-        assert after == target and not p.held
-    else:
-        unprotected = [w for w in active if not w.protected]
-        assert len(p.stop) == min(len(active) - target, len(unprotected))
-        assert after == max(target, len(active) - len(unprotected))
-        assert len(p.stop) + len(p.held) == len(active) - target  # every surplus worker: stopped or held
-
-
-@given(workers_st)
-def test_plan_stops_the_oldest_unprotected_first(workers: list[WorkerView]) -> None:
-    active = [w for w in workers if not w.stopping]
-    p = plan(max(0, len(active) - 1), workers)
-    candidates = sorted((w for w in active if not w.protected), key=lambda w: (w.started_at, w.task_id))
-    assert list(p.stop) == [w.task_id for w in candidates[:1]]
-
-
-def test_plan_holds_a_protected_only_fleet() -> None:
-    old = WorkerView("old", 1.0, protected=True)
-    new = WorkerView("new", 2.0, protected=False)
-    assert plan(1, [old, new]).stop == ("new",)  # oldest first, but the oldest is busy and protected
-    assert plan(0, [old]).stop == () and plan(0, [old]).held == ("old",)
-    assert plan(1, [WorkerView("a", 1.0, False), new]).stop == ("a",)
 
 
 def test_offhours_schedule_never_contains_now() -> None:
@@ -96,11 +45,68 @@ def test_ports_default_auto_and_env_override(monkeypatch) -> None:
         raise AssertionError("a bad port must be refused")
 
 
-def test_config_round_trips_and_keeps_the_secret_private(tmp_path: Path) -> None:
-    cfg = StackConfig.load_or_create(tmp_path / "s", "auto", max_workers=3)
+def test_config_round_trips_and_derives_the_iac_names(tmp_path: Path) -> None:
+    cfg = StackConfig.load_or_create(tmp_path / "s", "auto", tf_vars={"worker_stop_timeout": "15"})
     again = StackConfig.load_or_create(tmp_path / "s", "auto")
-    assert again.ports == cfg.ports and again.jwt_secret == cfg.jwt_secret and again.max_workers == 3
-    assert oct(cfg.file.stat().st_mode & 0o777) == "0o600"
+    assert again.ports == cfg.ports and again.tf_vars == {"worker_stop_timeout": "15"}
+    # the names infra/envs/local builds (<org>-airflow-<env>-<component>), from one prefix
+    assert cfg.cluster == "acme-airflow-local-cluster" and cfg.worker_service == "acme-airflow-local-worker"
+    assert cfg.dags_bucket == "acme-airflow-dags" and cfg.dags_prefix == "local/"
+    with pytest.raises(ValueError, match="unknown setting"):
+        StackConfig.load_or_create(tmp_path / "s", "auto", max_workers=3)
+
+
+def test_runner_config_maps_aws_hosts_to_the_stand_ins(tmp_path: Path) -> None:
+    from devtools.localstack import stack, tls
+
+    cfg = StackConfig.load_or_create(tmp_path / "s", "auto")
+    stores = {
+        "rds": {"address": "db.x.rds.amazonaws.com", "port": 5432},
+        "redis": {"address": "r.cache", "port": 6379},
+    }
+    doc = stack.runner_config(cfg, stores, tls.ensure(tmp_path / "tls"))
+    assert doc["hosts"]["db.x.rds.amazonaws.com:5432"] == f"127.0.0.1:{cfg.ports['postgres']}"
+    assert doc["hosts"]["r.cache:6379"] == f"127.0.0.1:{cfg.ports['redis']}"
+    # the Cloud Map name of the API (docs/adr/0011) -> the runner's front of the api-server service
+    assert doc["hosts"]["api-server.acme-airflow-local.internal:8080"] == f"127.0.0.1:{cfg.ports['api']}"
+    assert doc["fronts"]["acme-airflow-local-api-server:8080"] == f"127.0.0.1:{cfg.ports['api']}"
+    from devtools.fargate.config import RunnerConfig
+
+    RunnerConfig.from_dict(doc)  # the runner accepts what the stack writes
+
+
+def test_tls_material_verifies_for_localhost(tmp_path: Path) -> None:
+    from devtools.localstack import tls
+
+    files = tls.ensure(tmp_path / "tls")
+    r = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(files.ca), str(files.cert)], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    text = subprocess.run(
+        ["openssl", "x509", "-noout", "-text", "-in", str(files.cert)], capture_output=True, text=True
+    )
+    assert "IP Address:127.0.0.1" in text.stdout and "DNS:localhost" in text.stdout
+    assert files.ca.read_text() in files.bundle.read_text()
+    assert oct(files.key.stat().st_mode & 0o777) == "0o600"
+    before = files.cert.read_bytes()
+    assert tls.ensure(tmp_path / "tls").cert.read_bytes() == before  # made once, reused
+
+
+def test_provider_mirror_is_opt_in_and_only_where_it_exists(tmp_path: Path, monkeypatch) -> None:
+    from devtools.localstack import stack
+
+    cfg = StackConfig.load_or_create(tmp_path / "s", "auto", infra_dir=str(tmp_path / "infra"))
+    (tmp_path / "infra").mkdir()
+    monkeypatch.delenv("INFRA_TF_MIRROR", raising=False)
+    (tmp_path / "infra" / "tf-cli.hcl").write_text(
+        f'filesystem_mirror {{\n path = "{tmp_path / "nowhere"}"\n}}\n'
+    )
+    assert stack.mirror_env(cfg) == {}  # a laptop: the normal registry
+    (tmp_path / "nowhere").mkdir()
+    assert stack.mirror_env(cfg) == {"INFRA_TF_MIRROR": "1"}  # this project's machines
+    monkeypatch.setenv("INFRA_TF_MIRROR", "0")
+    assert stack.mirror_env(cfg) == {"INFRA_TF_MIRROR": "0"}  # the user's choice wins
 
 
 def sleeper(sup: Supervisor, name: str, extra: str = "") -> int:
@@ -165,67 +171,39 @@ def test_supervisor_escalates_to_sigkill_and_cleans_the_group(tmp_path: Path) ->
     assert proc_start_time(child) is None  # the group went with it
 
 
-@pytest.mark.slow
-@pytest.mark.e2e
-def test_up_down_cycles_are_idempotent(tmp_path: Path) -> None:
-    """`up` twice keeps the same processes; `down` stops all by PID; the next `up` starts fresh ones on the kept
-    state (Postgres data survives), via the same CLI as make local."""
-    import tempfile
-
-    root = Path(
-        tempfile.mkdtemp(prefix="ls-cycles-")
-    )  # traversable by the postgres user (not pytest's 0700 tmp)
-    os.chmod(root, 0o755)
-    state = root / "state"
-    cli = [sys.executable, "-m", "devtools.localstack", "--state-dir", str(state)]
-    parts = ["postgres", "redis", "moto"]
-    try:
-        first = subprocess.run(
-            [*cli, "up", "--ports", "auto", *parts], capture_output=True, text=True, timeout=180
-        )
-        assert first.returncode == 0, first.stderr
-        sup = Supervisor(state)
-        pids = {n: sup.running(n).pid for n in parts}  # type: ignore[union-attr]
-        again = subprocess.run([*cli, "up", *parts], capture_output=True, text=True, timeout=60)
-        assert again.returncode == 0 and again.stdout.count("already running") == 3, again.stdout
-        assert {n: sup.running(n).pid for n in parts} == pids  # type: ignore[union-attr]
-        status = json.loads(subprocess.run([*cli, "status", "--json"], capture_output=True, text=True).stdout)
-        assert {r["name"]: r["state"] for r in status if r["name"] in parts} == dict.fromkeys(
-            parts, "running"
-        )
-        for cycle in range(2):
-            down = subprocess.run([*cli, "down"], capture_output=True, text=True, timeout=120)
-            assert down.returncode == 0, down.stderr
-            assert not sup.names() and all(proc_start_time(p) is None for p in pids.values())
-            up = subprocess.run([*cli, "up", *parts], capture_output=True, text=True, timeout=180)
-            assert up.returncode == 0, (cycle, up.stderr)
-            new = {n: sup.running(n).pid for n in parts}  # type: ignore[union-attr]
-            assert set(new.values()).isdisjoint(pids.values())
-            pids = new
-        assert (state / "postgres" / "data" / "PG_VERSION").exists()
-        clean = subprocess.run([*cli, "clean"], capture_output=True, text=True, timeout=120)
-        assert clean.returncode == 0 and not state.exists()
-        assert all(proc_start_time(p) is None for p in pids.values())
-    finally:
-        subprocess.run([*cli, "down"], capture_output=True, timeout=120)
-        import shutil
-
-        shutil.rmtree(root, ignore_errors=True)
-
-
 def test_cli_refuses_bad_input(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "devtools.localstack", "--state-dir", str(tmp_path / "s")]
-    r = subprocess.run(
-        [*cli, "up", "--ports", "auto", "nosuchthing"], capture_output=True, text=True, timeout=60
-    )
-    assert r.returncode == 1 and "unknown component(s) nosuchthing" in r.stderr
+    r = subprocess.run([*cli, "up", "nosuchthing"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "unrecognized arguments: nosuchthing" in r.stderr
     r = subprocess.run(
         [*cli, "up", "--config", '{"max_workerz": 1}'], capture_output=True, text=True, timeout=60
     )
-    assert r.returncode == 2 and "bad configuration" in r.stderr
+    assert r.returncode == 2 and "bad configuration" in r.stderr and "\n" not in r.stderr.strip()
     r = subprocess.run(
         [sys.executable, "-m", "devtools.localstack", "--state-dir", str(tmp_path / "none"), "down"],
         capture_output=True,
         text=True,
     )
     assert r.returncode == 0 and "no local stack" in r.stdout
+
+
+def test_only_the_migration_task_migrates() -> None:
+    """The deploy path's one-off task (`entrypoint.sh migrate`, run by `infra apply`) is the only code path of the
+    product and of `make local` that runs `airflow db migrate` (test fixtures migrate their own databases)."""
+    import re
+
+    repo = Path(__file__).resolve().parents[2]
+    runs_migrate = re.compile(
+        r'^\s*[^#\s].*(\bairflow db migrate\b(?!\)|`)|"db", "migrate"|db_migrate\()', re.MULTILINE
+    )
+    roots = ["services", "devtools/localstack", "devtools/fargate", "images", "scripts", ".github", "infra"]
+    hits = sorted(
+        str(path.relative_to(repo))
+        for root in roots
+        for path in (repo / root).rglob("*")
+        if path.is_file()
+        and ".terraform" not in path.parts
+        and runs_migrate.search(path.read_text(errors="ignore"))
+    )
+    assert hits == ["images/airflow/entrypoint.sh"], hits
+    assert (repo / "images/airflow/entrypoint.sh").read_text().count("exec airflow db migrate") == 1

@@ -259,3 +259,18 @@ def test_status_json_and_page_show_the_slo_state(aws_env: str, live_app: Any) ->
     assert doc["components"]["slo"]["status"] == "ok"
     page_html = httpx.get(f"{app.url}/", timeout=30).text
     assert 'data-slo="api_availability" data-state="within_budget"' in page_html
+
+
+def test_a_spent_budget_is_shown_but_never_degrades_the_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default the SLO component is informational: after a recovered incident /status is ok again, while the
+    SLO section still says the budget is spent (docs/slo.md)."""
+    from healthcheck.aggregate import Role, overall
+    from healthcheck.config import Settings
+    from healthcheck.model import Status
+
+    for key in [k for k in __import__("os").environ if k.startswith("HEALTHCHECK_")]:
+        monkeypatch.delenv(key)
+    rule = Settings().rule()
+    assert rule.role_of("slo") is Role.INFO
+    assert overall({"airflow_scheduler": Status.OK, "slo": Status.DEGRADED}, rule) is Status.OK
+    assert overall({"airflow_scheduler": Status.DOWN, "slo": Status.DEGRADED}, rule) is Status.DOWN

@@ -1,8 +1,7 @@
 """envs/dev against the patched moto server: plan, apply, a second plan with no changes, destroy.
 
-Emulator gap that no patch closes: moto has no IAM Access Analyzer API, so the emulated override turns
-`enable_access_analyzer` off (the resource stays in the product; the plan of the real env includes it).
-The other stock-moto gaps are closed by devtools/moto_patches/infra_*.py.
+The stock-moto gaps are closed by devtools/moto_patches/ (infra_* for the provider's calls). The IAM Access Analyzer,
+which moto lacks, is account-level and lives in infra/bootstrap, not in the envs.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ def test_plan_contains_the_whole_platform(emulated_dev: Emulated) -> None:
     ):  # fmt: skip
         assert t in types, t
     assert "aws_nat_gateway" not in types and "aws_internet_gateway" not in types
-    assert "aws_accessanalyzer_analyzer" not in types  # the one emulator gap (override turns it off)
+    assert "aws_accessanalyzer_analyzer" not in types  # one per account and region: infra/bootstrap
     services = [rc for rc in plan["resource_changes"] if rc["type"] == "aws_ecs_service"]
     assert len(services) == 7
     # every resource carries the provider default tags
@@ -40,16 +39,18 @@ def test_plan_contains_the_whole_platform(emulated_dev: Emulated) -> None:
     assert vpc["change"]["after"]["tags_all"]["Name"] == "acme-airflow-dev-vpc"
 
 
-def test_real_env_plans_the_access_analyzer_without_the_override(emulated_dev: Emulated) -> None:
-    """Without the emulated override the module does create the analyzer (validate-level check via the plan graph)."""
-    main = (INFRA / "modules" / "observability" / "main.tf").read_text()
-    assert 'resource "aws_accessanalyzer_analyzer" "this"' in main
-    assert (
-        "default     = true"
-        in (INFRA / "modules" / "observability" / "variables.tf")
-        .read_text()
-        .split('variable "enable_access_analyzer"')[1]
+def test_access_analyzer_is_account_level_in_bootstrap() -> None:
+    """AWS allows one account analyzer per account and region: a second env's apply would fail, so only the
+    bootstrap (once per account) creates it."""
+    assert 'resource "aws_accessanalyzer_analyzer"' in "".join(
+        p.read_text() for p in (INFRA / "bootstrap").glob("*.tf")
     )
+    for d in (INFRA / "modules", INFRA / "envs"):
+        assert not any(
+            "aws_accessanalyzer_analyzer" in p.read_text()
+            for p in d.rglob("*.tf")
+            if ".terraform" not in p.parts
+        )
 
 
 def migration_agent(url: str, family: str) -> threading.Thread:

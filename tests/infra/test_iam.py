@@ -10,7 +10,7 @@ from infractl import iamdocs
 from .conftest import REPO
 
 # Actions AWS defines without a resource type: Resource "*" is the only option (and we add a condition when one exists).
-NO_RESOURCE_TYPE = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+NO_RESOURCE_TYPE = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "cloudwatch:GetMetricData"}
 NEEDS_CONDITION = {"cloudwatch:PutMetricData"}
 
 

@@ -155,6 +155,21 @@ def test_health_floors_and_idle_timeout_denied(dev_plan: dict[str, Any]) -> None
     assert any("nohc has no health check" in d for d in found)
 
 
+def test_one_off_migration_task_needs_no_health_check_but_no_service_may_run_it(
+    dev_plan: dict[str, Any],
+) -> None:
+    """The migration runs to completion (TaskKind = one-off): exempt from the health-check rule, which still holds
+    for every other task definition; and no ECS service may run it."""
+    containers = json.dumps([{"name": "migrate", "essential": True, "command": ["migrate"]}])
+    found = denies(mutate(dev_plan, "aws_ecs_task_definition", container_definitions=containers))
+    migrate = 'aws_ecs_task_definition.this["migrate"]'
+    assert not any(migrate in d for d in found), found
+    assert any('aws_ecs_task_definition.this["scheduler"]' in d and "has no health check" in d for d in found)
+    td = "arn:aws:ecs:us-east-1:123456789012:task-definition/acme-airflow-dev-migrate:3"
+    found = denies(mutate(dev_plan, "aws_ecs_service", task_definition=td))
+    assert any("runs the one-off migration task definition" in d for d in found), found
+
+
 def test_missing_backups_denied(dev_plan: dict[str, Any]) -> None:
     found = denies(mutate(dev_plan, "aws_db_instance", backup_retention_period=1))
     assert any("[backups]" in d and "backup_retention_period 1 < 7" in d for d in found), found

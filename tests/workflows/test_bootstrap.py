@@ -235,6 +235,11 @@ def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
     ]
     assert by_sid["ListEnvPrefixes"]["Resource"] == "arn:aws:s3:::acme-airflow-dags"
     assert "prod/*" not in json.dumps(publish)
+    # the publish -> visible SLI (docs/slo.md), in the dag-sync namespace only
+    assert by_sid["PublishToVisibleSli"]["Action"] == "cloudwatch:PutMetricData"
+    assert by_sid["PublishToVisibleSli"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "Airflow/DagSync"}
+    }
     # The NAT/IGW tripwire's source: a multi-region trail into a KMS-encrypted, TLS-only bucket (trail.tf)
     trail = res["aws_cloudtrail.this[0]"]
     assert trail["name"] == "acme-airflow-trail" and trail["is_multi_region_trail"] is True

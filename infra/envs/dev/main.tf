@@ -122,6 +122,7 @@ module "compute" {
   healthcheck_root_path        = module.edge.healthcheck_root_path
   api_base_url                 = coalesce(var.api_base_url, "https://${module.edge.alb_dns_name}")
   dagsync_max_age              = local.settings.dagsync_max_age
+  healthcheck_slo_spec         = module.observability.slo_spec
   extra_environment            = var.extra_environment
 
   log_retention_days         = local.settings.log_retention_days
@@ -149,23 +150,26 @@ module "scaling" {
 module "observability" {
   source = "../../modules/observability"
 
-  name_prefix                 = local.name_prefix
-  env                         = local.env
-  kms_key_arn                 = module.security.kms_key_arn
-  alarm_emails                = var.alarm_emails
-  cluster_name                = module.compute.cluster_name
-  service_names               = module.compute.service_names
-  worker_service_name         = module.compute.worker_service_name
-  airflow_log_group_names     = module.compute.airflow_log_group_names
-  scaler_namespace            = module.compute.scaler_namespace
-  db_instance_identifier      = module.data.db_instance_identifier
-  redis_replication_group_id  = module.data.redis_replication_group_id
-  redis_num_cache_clusters    = local.settings.redis_num_cache_clusters
-  alb_arn_suffix              = module.edge.alb_arn_suffix
-  api_target_group_arn_suffix = module.edge.api_target_group_arn_suffix
-  vpc_id                      = module.network.vpc_id
-  interface_endpoint_ids      = module.network.interface_endpoint_ids
-  monthly_budget_usd          = local.settings.monthly_budget_usd
-  budget_cost_filter_tag      = "Env$${local.env}"
-  enable_access_analyzer      = var.enable_access_analyzer
+  name_prefix                    = local.name_prefix
+  env                            = local.env
+  kms_key_arn                    = module.security.kms_key_arn
+  alarm_emails                   = var.alarm_emails
+  cluster_name                   = module.compute.cluster_name
+  service_names                  = module.compute.service_names
+  worker_service_name            = "${local.name_prefix}-worker" # by name: module.compute's output would cycle through slo_spec
+  airflow_log_group_names        = module.compute.airflow_log_group_names
+  scaler_namespace               = module.compute.scaler_namespace
+  db_instance_identifier         = module.data.db_instance_identifier
+  redis_replication_group_id     = module.data.redis_replication_group_id
+  redis_num_cache_clusters       = local.settings.redis_num_cache_clusters
+  alb_arn_suffix                 = module.edge.alb_arn_suffix
+  api_target_group_arn_suffix    = module.edge.api_target_group_arn_suffix
+  vpc_id                         = module.network.vpc_id
+  interface_endpoint_ids         = module.network.interface_endpoint_ids
+  monthly_budget_usd             = local.settings.monthly_budget_usd
+  budget_cost_filter_tag         = "Env$${local.env}"
+  alarm_endpoints                = var.alarm_endpoints
+  require_alarm_subscriber       = local.settings.require_alarm_subscriber
+  dag_freshness_from_healthcheck = var.dags_storage == "efs"
+  scaler_queues                  = split(",", try(local.settings.scaler.queues, "default"))
 }

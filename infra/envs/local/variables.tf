@@ -99,16 +99,16 @@ variable "alarm_emails" {
   default     = []
 }
 
+variable "alarm_endpoints" {
+  description = "More subscribers of the alarm topic besides alarm_emails, e.g. [{ protocol = \"https\", endpoint = \"https://events.pagerduty.com/...\" }]. prod refuses to plan without any subscriber."
+  type        = list(object({ protocol = string, endpoint = string }))
+  default     = []
+}
+
 variable "bucket_suffix" {
   description = "Optional suffix for globally unique bucket names."
   type        = string
   default     = ""
-}
-
-variable "enable_access_analyzer" {
-  description = "IAM Access Analyzer (turn off only for emulated runs)."
-  type        = bool
-  default     = true
 }
 
 variable "extra_tags" {

@@ -26,6 +26,7 @@ locals {
 
     worker_fargate_spot_weight = 3
     dagsync_max_age            = 300
+    require_alarm_subscriber   = true
     worker_concurrency         = 8
     sizes = {
       "api-server"    = { cpu = 2048, memory = 4096, desired_count = 2 }

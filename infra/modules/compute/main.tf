@@ -169,6 +169,8 @@ locals {
     HEALTHCHECK_PUBLISH_ENABLED     = "true"
     HEALTHCHECK_PUBLISH_NAMESPACE   = local.health_namespace
     HEALTHCHECK_PUBLISH_ENV         = var.env
+    HEALTHCHECK_SLO_ENABLED         = var.healthcheck_slo_spec == "" ? "false" : "true"
+    HEALTHCHECK_SLO_SPEC            = var.healthcheck_slo_spec
   })
 
   dagsync_container = {
@@ -324,6 +326,7 @@ locals {
           { Sid = "ServiceCounts", Effect = "Allow", Action = ["ecs:DescribeServices"], Resource = "${local.arn_prefix.ecs}:service/${local.cluster_name}/*" },
           { Sid = "AlarmStates", Effect = "Allow", Action = ["cloudwatch:DescribeAlarms"], Resource = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name_prefix}-*" },
           { Sid = "PublishHealth", Effect = "Allow", Action = ["cloudwatch:PutMetricData"], Resource = "*", Condition = { StringEquals = { "cloudwatch:namespace" = local.health_namespace } } },
+          { Sid = "ReadSloMetrics", Effect = "Allow", Action = ["cloudwatch:GetMetricData"], Resource = "*" },
         ],
         local.efs ? [
           { Sid = "ReadSyncStatus", Effect = "Allow", Action = ["elasticfilesystem:ClientMount"], Resource = local.efs_arn_pattern, Condition = { StringEquals = { "aws:ResourceTag/Name" = local.efs_name_tag } } },
@@ -482,7 +485,8 @@ resource "aws_ecs_task_definition" "this" {
     }
   }
 
-  tags = var.tags
+  # The migration runs to completion; it has no health check to run (infra/policies/health.rego).
+  tags = merge(var.tags, each.key == "migrate" ? { TaskKind = "one-off" } : {})
 }
 
 # --- the API's name inside the VPC (docs/adr/0011-how-tasks-reach-the-api.md) ---------------------------------------

@@ -197,6 +197,12 @@ variable "api_base_url" {
   type        = string
 }
 
+variable "healthcheck_slo_spec" {
+  description = "The SLOs as JSON (modules/observability output slo_spec): the health aggregator shows their budget state in /status. Empty = no SLO probe."
+  type        = string
+  default     = ""
+}
+
 variable "dagsync_max_age" {
   description = "The one staleness limit of the DAG sync sidecar, in seconds: its ECS health check (DAGSYNC_MAX_AGE) and the health aggregator's dagsync probe (HEALTHCHECK_DAGSYNC_MAX_AGE)."
   type        = number
@@ -261,7 +267,7 @@ variable "health_check" {
   default = {
     start_period = 120
     interval     = 30
-    timeout      = 10
+    timeout      = 30 # `airflow jobs check` imports Airflow: seconds of CPU on a fractional vCPU
     retries      = 5
   }
 

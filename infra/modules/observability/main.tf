@@ -403,14 +403,6 @@ resource "aws_budgets_budget" "monthly" {
   tags = var.tags
 }
 
-resource "aws_accessanalyzer_analyzer" "this" {
-  count = var.enable_access_analyzer ? 1 : 0
-
-  analyzer_name = "${var.name_prefix}-analyzer"
-  type          = "ACCOUNT"
-  tags          = var.tags
-}
-
 # --- dashboard --------------------------------------------------------------------------------------------------------
 locals {
   svc_list = [for k in sort(keys(var.service_names)) : var.service_names[k]]

@@ -48,8 +48,3 @@ output "budget_name" {
   description = "Name of the monthly cost budget."
   value       = aws_budgets_budget.monthly.name
 }
-
-output "access_analyzer_arn" {
-  description = "ARN of the IAM Access Analyzer (null when disabled)."
-  value       = try(aws_accessanalyzer_analyzer.this[0].arn, null)
-}

@@ -174,12 +174,6 @@ variable "budget_cost_filter_tag" {
   type        = string
 }
 
-variable "enable_access_analyzer" {
-  description = "Create the IAM Access Analyzer (off only for emulated runs: the emulator has no Access Analyzer API)."
-  type        = bool
-  default     = true
-}
-
 variable "tags" {
   description = "Extra tags for every resource."
   type        = map(string)
