@@ -25,7 +25,6 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 rc=0
 .venv/bin/infra --emulated \
   --var "certificate_arn=arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000" \
-  --var enable_access_analyzer=false \
   plan "$env_name" || rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
   echo "infra plan $env_name failed (exit $rc); moto log: $state/moto.log" >&2

@@ -9,6 +9,7 @@ declare -A wanted=(
   [chromium]=chromium           # healthcheck page test (headless, driven by Playwright)
   [dot]=graphviz                # docs/architecture.png
   [wrk]=wrk                     # bench/ load test on /status
+  [node]=nodejs                 # tests/workflows: the workflows' github-script code runs under node
 )
 for extra in "$@"; do wanted[$extra]=$extra; done
 

@@ -86,7 +86,9 @@ def test_a_real_create_nat_gateway_event_fires_the_tripwire(tripwire: Bus, sampl
     assert got[0]["detail"]["responseElements"]["CreateNatGatewayResponse"]["natGateway"]["natGatewayId"]
 
 
-@pytest.mark.parametrize("name", ["CreateInternetGateway", "AttachInternetGateway"])
+@pytest.mark.parametrize(
+    "name", ["CreateInternetGateway", "AttachInternetGateway", "CreateEgressOnlyInternetGateway"]
+)
 def test_internet_gateway_calls_fire_it_too(tripwire: Bus, sample: dict[str, Any], name: str) -> None:
     event = copy.deepcopy(sample)
     event["detail"]["eventName"] = name

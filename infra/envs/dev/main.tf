@@ -66,6 +66,7 @@ module "data" {
   force_destroy_buckets       = local.settings.force_destroy_buckets
   secret_recovery_window_days = local.settings.secret_recovery_window_days
   create_efs                  = var.dags_storage == "efs"
+  efs_one_zone                = local.settings.efs_one_zone
 }
 
 module "edge" {
@@ -116,6 +117,7 @@ module "compute" {
   dags_storage         = var.dags_storage
   efs_file_system_id   = module.data.efs_file_system_id
   efs_access_point_ids = module.data.efs_access_point_ids
+  efs_subnet_ids       = module.data.efs_subnet_ids
 
   api_target_group_arn         = module.edge.api_target_group_arn
   healthcheck_target_group_arn = module.edge.healthcheck_target_group_arn

@@ -25,6 +25,7 @@ locals {
 
     worker_fargate_spot_weight = 0
     dagsync_max_age            = 300
+    efs_one_zone               = true
     require_alarm_subscriber   = false
     worker_concurrency         = 8
     sizes = {

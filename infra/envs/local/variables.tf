@@ -89,6 +89,10 @@ variable "oidc" {
     client_secret_arn      = string
     scope                  = optional(string, "openid email profile")
     session_timeout        = optional(number, 43200)
+    # The internal ALB calls the IdP's token and user-info endpoints itself: with no NAT, only over private routing
+    # (transit gateway, VPN) to these CIDRs / prefix lists; the ALB may reach exactly those on 443 (docs/adr/0006).
+    idp_egress_cidrs           = optional(list(string), [])
+    idp_egress_prefix_list_ids = optional(list(string), [])
   })
   default = null
 }

@@ -26,6 +26,7 @@ locals {
 
     worker_fargate_spot_weight = 3
     dagsync_max_age            = 300
+    efs_one_zone               = false
     require_alarm_subscriber   = true
     worker_concurrency         = 8
     sizes = {

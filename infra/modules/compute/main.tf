@@ -525,6 +525,9 @@ locals {
     "healthcheck" = { arn = var.healthcheck_target_group_arn, port = 8000 }
   }
   fixed_services = [for s in local.service_names : s if s != "worker"]
+  # Tasks that mount the shared EFS volume can start only in a subnet with a mount target (One Zone: one subnet).
+  mounts_efs = { for s in local.service_names : s => local.efs && (contains(local.airflow_components, s) || s == "healthcheck") }
+  subnets_of = { for s in local.service_names : s => local.mounts_efs[s] && length(var.efs_subnet_ids) > 0 ? var.efs_subnet_ids : var.subnet_ids }
 }
 
 resource "aws_ecs_service" "this" {
@@ -547,7 +550,7 @@ resource "aws_ecs_service" "this" {
   }
 
   network_configuration {
-    subnets          = var.subnet_ids
+    subnets          = local.subnets_of[each.key]
     security_groups  = [var.tasks_security_group_id]
     assign_public_ip = false
   }
@@ -609,7 +612,7 @@ resource "aws_ecs_service" "worker" {
   }
 
   network_configuration {
-    subnets          = var.subnet_ids
+    subnets          = local.subnets_of["worker"]
     security_groups  = [var.tasks_security_group_id]
     assign_public_ip = false
   }

@@ -182,6 +182,12 @@ variable "efs_access_point_ids" {
   default     = {}
 }
 
+variable "efs_subnet_ids" {
+  description = "Subnets with an EFS mount target (modules/data output efs_subnet_ids): tasks that mount the shared volume run only there (One Zone EFS has one). Empty = subnet_ids."
+  type        = list(string)
+  default     = []
+}
+
 variable "api_target_group_arn" {
   description = "ALB target group of the api-server."
   type        = string

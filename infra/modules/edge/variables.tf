@@ -1,6 +1,11 @@
 variable "name_prefix" {
   description = "Name prefix for every resource: <org>-airflow-<env>."
   type        = string
+
+  validation {
+    condition     = length("${var.name_prefix}-alb") <= 32
+    error_message = "The load balancer name <org>-airflow-<env>-alb must be at most 32 characters (AWS's limit): shorten org."
+  }
 }
 
 variable "vpc_id" {

@@ -360,7 +360,7 @@ resource "aws_cloudwatch_event_rule" "nat_igw" {
     "detail-type" = ["AWS API Call via CloudTrail"]
     detail = {
       eventSource = ["ec2.amazonaws.com"]
-      eventName   = ["CreateNatGateway", "CreateInternetGateway", "AttachInternetGateway"]
+      eventName   = ["CreateNatGateway", "CreateInternetGateway", "AttachInternetGateway", "CreateEgressOnlyInternetGateway"]
     }
   })
   tags = var.tags
