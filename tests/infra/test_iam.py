@@ -90,7 +90,7 @@ def test_iam_docs_current(dev_plan: dict[str, Any]) -> None:
         assert path.is_file(), f"{path} missing: run `make iam-docs`"
         assert path.read_text() == content, f"{path} stale: run `make iam-docs`"
     data = json.loads(files["dev.json"])
-    assert len(data["roles"]) == 15
+    assert len(data["roles"]) == 16  # 7 services x (task + execution), the migration's execution role, flow logs
     assert "123456789012" not in files["dev.md"]
 
 
