@@ -27,6 +27,7 @@ import pytest
 from devtools.localstack.client import AirflowClient
 from devtools.localstack.config import StackConfig
 from devtools.localstack.procs import Supervisor
+from tests.infra.conftest import copy_infra  # the one private copy of infra/ (no state, no .terraform)
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -36,14 +37,6 @@ def offhours_schedule(now: datetime | None = None) -> str:
     start = (now or datetime.now(UTC)) + timedelta(hours=12)
     end = start + timedelta(minutes=30)
     return f"Daily {start:%H}:00-{end:%H}:30"
-
-
-def copy_infra(dest: Path) -> Path:
-    ignore = shutil.ignore_patterns(
-        ".terraform", ".infra", ".terraform-cache", "emulated_override.tf", "*.tfstate*"
-    )
-    shutil.copytree(REPO / "infra", dest, ignore=ignore)
-    return dest
 
 
 @dataclass
