@@ -23,8 +23,13 @@ resource "aws_iam_openid_connect_provider" "github" {
   client_id_list = ["sts.amazonaws.com"]
 }
 
-data "aws_iam_policy_document" "trust_plan" {
-  count = local.github ? 1 : 0
+# One trust statement for every CI role: the token's audience, and its `sub` pinned to this repository and to the
+# refs or GitHub environment the role serves. Keys: the account-wide roles (plan, images) and env-<env>.
+data "aws_iam_policy_document" "trust" {
+  for_each = local.github ? merge(
+    { plan = ["pull_request", "ref:refs/heads/main"], images = ["ref:refs/heads/main"] },
+    { for e in var.envs : "env-${e}" => ["environment:${e}"] },
+  ) : {}
 
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
@@ -34,77 +39,18 @@ data "aws_iam_policy_document" "trust_plan" {
     }
     condition {
       test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:aud"
+      variable = "${local.oidc_host}:aud"
       values   = ["sts.amazonaws.com"]
     }
     condition {
       test     = "StringLike"
-      variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${local.gh_owner}/${local.gh_name}:pull_request", "repo:${local.gh_owner}/${local.gh_name}:ref:refs/heads/main"]
-    }
-  }
-}
-
-data "aws_iam_policy_document" "trust_images" {
-  count = local.github ? 1 : 0
-
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-    principals {
-      type        = "Federated"
-      identifiers = [local.oidc_arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-    condition {
-      test     = "StringLike"
-      variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${local.gh_owner}/${local.gh_name}:ref:refs/heads/main"]
-    }
-  }
-}
-
-data "aws_iam_policy_document" "trust_env" {
-  for_each = local.env_set
-
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-    principals {
-      type        = "Federated"
-      identifiers = [local.oidc_arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-    condition {
-      test     = "StringLike"
-      variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${local.gh_owner}/${local.gh_name}:environment:${each.key}"]
+      variable = "${local.oidc_host}:sub"
+      values   = [for s in each.value : "repo:${local.gh_owner}/${local.gh_name}:${s}"]
     }
   }
 }
 
 # --- plan (PRs and main): read-only, plus the state lock file -------------------------------------------------------
-resource "aws_iam_role" "plan" {
-  count = local.github ? 1 : 0
-
-  name                 = "${local.name_prefix}-gha-plan"
-  assume_role_policy   = data.aws_iam_policy_document.trust_plan[0].json
-  max_session_duration = 3600
-}
-
-resource "aws_iam_role_policy_attachment" "plan_readonly" {
-  count = local.github ? 1 : 0
-
-  role       = aws_iam_role.plan[0].name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess"
-}
-
 data "aws_iam_policy_document" "state_access" {
   statement {
     sid       = "StateRead"
@@ -123,13 +69,6 @@ data "aws_iam_policy_document" "state_access" {
   }
 }
 
-resource "aws_iam_role_policy" "plan_state" {
-  count = local.github ? 1 : 0
-
-  name   = "state"
-  role   = aws_iam_role.plan[0].id
-  policy = data.aws_iam_policy_document.state_access.json
-}
 
 # What an env plan reads beyond ReadOnlyAccess: its data sources (tests/workflows/test_bootstrap.py maps each
 # data source type of infra/modules and infra/envs to the calls it makes and checks this role covers them).
@@ -169,13 +108,6 @@ data "aws_iam_policy_document" "plan_reads" {
   }
 }
 
-resource "aws_iam_role_policy" "plan_reads" {
-  count = local.github ? 1 : 0
-
-  name   = "plan-reads"
-  role   = aws_iam_role.plan[0].id
-  policy = data.aws_iam_policy_document.plan_reads.json
-}
 
 # --- images (main): push to the three ECR repositories only -------------------------------------------------------
 data "aws_iam_policy_document" "ecr_push" {
@@ -199,20 +131,79 @@ data "aws_iam_policy_document" "ecr_push" {
   }
 }
 
-resource "aws_iam_role" "images" {
-  count = local.github ? 1 : 0
+# The account-wide CI roles: plan (PRs and main: ReadOnlyAccess + state_access + plan_reads) and images (main: ECR
+# push). Deploy and DAG-publish roles are per env, below.
+locals {
+  ci_roles = local.github ? {
+    plan = {
+      managed_policy = "ReadOnlyAccess"
+      policies = {
+        state        = data.aws_iam_policy_document.state_access.json
+        "plan-reads" = data.aws_iam_policy_document.plan_reads.json
+      }
+    }
+    images = {
+      managed_policy = null
+      policies       = { "ecr-push" = data.aws_iam_policy_document.ecr_push.json }
+    }
+  } : {}
+  ci_role_policies = merge([
+    for role, r in local.ci_roles : { for name, json in r.policies : "${role}/${name}" => { role = role, name = name, policy = json } }
+  ]...)
+}
 
-  name                 = "${local.name_prefix}-gha-images"
-  assume_role_policy   = data.aws_iam_policy_document.trust_images[0].json
+resource "aws_iam_role" "ci" {
+  for_each = local.ci_roles
+
+  name                 = "${local.name_prefix}-gha-${each.key}"
+  assume_role_policy   = data.aws_iam_policy_document.trust[each.key].json
   max_session_duration = 3600
 }
 
-resource "aws_iam_role_policy" "images" {
-  count = local.github ? 1 : 0
+resource "aws_iam_role_policy_attachment" "ci" {
+  for_each = { for role, r in local.ci_roles : role => r.managed_policy if r.managed_policy != null }
 
-  name   = "ecr-push"
-  role   = aws_iam_role.images[0].id
-  policy = data.aws_iam_policy_document.ecr_push.json
+  role       = aws_iam_role.ci[each.key].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/${each.value}"
+}
+
+resource "aws_iam_role_policy" "ci" {
+  for_each = local.ci_role_policies
+
+  name   = each.value.name
+  role   = aws_iam_role.ci[each.value.role].id
+  policy = each.value.policy
+}
+
+# Addresses before the for_each (state of an existing bootstrap moves, nothing is replaced).
+moved {
+  from = aws_iam_role.plan[0]
+  to   = aws_iam_role.ci["plan"]
+}
+
+moved {
+  from = aws_iam_role.images[0]
+  to   = aws_iam_role.ci["images"]
+}
+
+moved {
+  from = aws_iam_role_policy_attachment.plan_readonly[0]
+  to   = aws_iam_role_policy_attachment.ci["plan"]
+}
+
+moved {
+  from = aws_iam_role_policy.plan_state[0]
+  to   = aws_iam_role_policy.ci["plan/state"]
+}
+
+moved {
+  from = aws_iam_role_policy.plan_reads[0]
+  to   = aws_iam_role_policy.ci["plan/plan-reads"]
+}
+
+moved {
+  from = aws_iam_role_policy.images[0]
+  to   = aws_iam_role_policy.ci["images/ecr-push"]
 }
 
 # --- deploy (environment <env>): PowerUser for the stack's services, IAM only on the env's own names ---------------
@@ -252,7 +243,7 @@ resource "aws_iam_role" "deploy" {
   for_each = local.env_set
 
   name                 = "${local.name_prefix}-gha-${each.key}-deploy"
-  assume_role_policy   = data.aws_iam_policy_document.trust_env[each.key].json
+  assume_role_policy   = data.aws_iam_policy_document.trust["env-${each.key}"].json
   max_session_duration = 7200
 }
 
@@ -331,7 +322,7 @@ resource "aws_iam_role" "dag_publish" {
   for_each = local.env_set
 
   name                 = "${local.name_prefix}-gha-${each.key}-dag-publish"
-  assume_role_policy   = data.aws_iam_policy_document.trust_env[each.key].json
+  assume_role_policy   = data.aws_iam_policy_document.trust["env-${each.key}"].json
   max_session_duration = 3600
 }
 

@@ -36,8 +36,8 @@ output "ecr_repositories" {
 output "github_roles" {
   description = "Role ARNs for the repository/environment variables of the workflows (empty without github_repository)."
   value = local.github ? {
-    AWS_PLAN_ROLE_ARN        = aws_iam_role.plan[0].arn
-    AWS_ECR_PUSH_ROLE_ARN    = aws_iam_role.images[0].arn
+    AWS_PLAN_ROLE_ARN        = aws_iam_role.ci["plan"].arn
+    AWS_ECR_PUSH_ROLE_ARN    = aws_iam_role.ci["images"].arn
     AWS_DEPLOY_ROLE_ARN      = { for e, r in aws_iam_role.deploy : e => r.arn }
     AWS_DAG_PUBLISH_ROLE_ARN = { for e, r in aws_iam_role.dag_publish : e => r.arn }
   } : null

@@ -115,7 +115,7 @@ def plan_role_covers_what_the_plan_reads(res: dict[str, Any]) -> None:
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
     statements = list(json.loads(aws_managed_policies_data)["ReadOnlyAccess"]["Document"]["Statement"])
-    statements += json.loads(res["aws_iam_role_policy.plan_reads[0]"]["policy"])["Statement"]
+    statements += json.loads(res['aws_iam_role_policy.ci["plan/plan-reads"]']["policy"])["Statement"]
     unknown = _data_source_types() - set(DATA_SOURCE_CALLS)
     assert not unknown, f"add the API calls of data sources {sorted(unknown)} to DATA_SOURCE_CALLS"
     missing = {
@@ -123,7 +123,8 @@ def plan_role_covers_what_the_plan_reads(res: dict[str, Any]) -> None:
     }
     assert not missing, f"the PR plan role cannot make these calls of the env plans: {sorted(missing)}"
     reads = {
-        st["Sid"]: st for st in json.loads(res["aws_iam_role_policy.plan_reads[0]"]["policy"])["Statement"]
+        st["Sid"]: st
+        for st in json.loads(res['aws_iam_role_policy.ci["plan/plan-reads"]']["policy"])["Statement"]
     }
     assert reads["SecretsThePlanReads"]["Resource"] == OIDC_SECRET  # that one secret, nothing else
     via = reads["TheirKeysThroughSecretsManager"]["Condition"]["StringEquals"]["kms:ViaService"]
