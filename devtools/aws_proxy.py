@@ -2,7 +2,7 @@
 
 Faults (per operation, for the next N matching requests or always): ``500`` InternalError, ``503`` SlowDown,
 ``403`` AccessDenied, ``malformed`` (400 MalformedXML), ``reset`` (TCP RST, no response), ``stall`` (hold the request without answering, then drop it).
-Used by the tests and by bench/dagsync/bench_sync.py ("read from what the server received").
+Used by the tests (tests/support/aws.py) and by bench/dagsync/bench_sync.py ("read from what the server received").
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ _XML = {
 }
 
 
-class FaultProxy:
+class AwsProxy:
     def __init__(self, upstream: str) -> None:
         up = urlsplit(upstream)
         self.up_host, self.up_port = up.hostname or "127.0.0.1", up.port or 80
@@ -89,10 +89,10 @@ class FaultProxy:
         self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="faultproxy", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, name="aws-proxy", daemon=True)
         self._local = threading.local()
 
-    def start(self) -> FaultProxy:
+    def start(self) -> AwsProxy:
         self._thread.start()
         return self
 

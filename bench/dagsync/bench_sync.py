@@ -37,13 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "dagsync"), str(Path(__file__).resolve().parent)]
+sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
-from faultproxy import classify  # noqa: E402
 from latencyproxy import LatencyProxy, object_paths  # noqa: E402
 
+from devtools.aws_proxy import classify  # noqa: E402
 from devtools.servers import start_moto  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent

@@ -10,7 +10,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from faultproxy import FaultProxy
+
+from tests.support.aws import AwsProxy
 
 
 @pytest.fixture
@@ -37,9 +38,9 @@ def bucket(s3: Any) -> str:
 
 
 @pytest.fixture
-def proxy(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+def proxy(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsProxy]:
     """dagsync's S3 traffic goes through this proxy (AWS_ENDPOINT_URL points at it)."""
-    p = FaultProxy(aws_env).start()
+    p = AwsProxy(aws_env).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL", p.url)
     yield p
     p.stop()

@@ -9,10 +9,10 @@ import json
 import math
 
 import pytest
-from dagsync_testlib import SyncLoop, publish_once, put, settings_for, tree
 
 from dagsync.state import published_version, read_json
 from dagsync.sync import CycleResult
+from tests.support.dagsync import SyncLoop, publish_once, put, settings_for, tree
 
 N = 1001  # two LIST pages
 

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagsync_testlib import put, tree
 
 from dagsync.state import Paths
 from devtools.servers import free_port, stop_pid
+from tests.support.dagsync import put, tree
 
 FAST = {
     "DAGSYNC_MAX_ATTEMPTS": "3",
@@ -455,11 +455,11 @@ def test_disk_full_fails_cleanly_and_keeps_last_good(s3, bucket, tmpfs) -> None:
 def test_disk_full_shows_in_metrics(s3, bucket, tmpfs) -> None:
     import asyncio
 
-    from dagsync_testlib import settings_for
     from prometheus_client import generate_latest
 
     from dagsync.metrics import Metrics
     from dagsync.sync import Syncer, s3_client
+    from tests.support.dagsync import settings_for
 
     put(s3, bucket, "dags/big.bin", os.urandom(2 << 20))
     st = settings_for(bucket, tmpfs / "dags")

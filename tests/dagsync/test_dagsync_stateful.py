@@ -15,7 +15,6 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from dagsync_testlib import SyncLoop, settings_for, tree
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -28,6 +27,7 @@ from hypothesis.stateful import (
 )
 
 from dagsync.keys import filter_keys
+from tests.support.dagsync import SyncLoop, settings_for, tree
 
 # "x" vs "x/y.py": file/dir conflict; the two "café" spellings collide only when both exist.
 RELS = ["a.py", "b.py", "d/c.py", "d/e/f.py", "x", "x/y.py", "caf\u00e9.py", "cafe\u0301.py"]

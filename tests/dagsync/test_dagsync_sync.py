@@ -9,13 +9,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from dagsync_testlib import HOSTILE_KEYS, publish_once, put, settings_for, sync_once, tree
-from sigv4 import presigned_problem
 
 from dagsync.config import Settings
 from dagsync.publish import Publisher, xml_safe
 from dagsync.state import Paths
 from dagsync.sync import s3_client
+from tests.support.dagsync import HOSTILE_KEYS, publish_once, put, settings_for, sync_once, tree
+from tests.support.sigv4 import presigned_problem
 
 
 def _fill(s3, bucket: str, n: int, prefix: str = "dags/") -> dict[str, bytes]:

@@ -1,4 +1,4 @@
-"""Fixtures for the healthcheck tests; the helpers live in hc_helpers.py (a module name no other test dir uses)."""
+"""Fixtures for the healthcheck tests; the helpers live in tests/support/healthcheck.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hc_helpers import HungServer, JsonServer, LiveApp, start_app
+
+from tests.support.healthcheck import HungServer, JsonServer, LiveApp, start_app
 
 
 @pytest.fixture

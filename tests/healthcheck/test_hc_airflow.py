@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from hc_helpers import get_status, hc_env, wait_until
 
 from devtools.airflow import airflow_bin, airflow_env, db_migrate
 from devtools.servers import LOOPBACK, Server, free_port, stop_pid, wait_for_port
+from tests.support.healthcheck import get_status, hc_env, wait_until
 
 pytestmark = pytest.mark.airflow
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from hc_helpers import HEALTHCHECK, HungServer, JsonServer, get_status, hc_env
 
 from devtools.servers import LOOPBACK, Server, free_port, start_redis
+from tests.support.healthcheck import HEALTHCHECK, HungServer, JsonServer, get_status, hc_env
 
 NOW = time.time
 

@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 import boto3
 import httpx
 import pytest
-from hc_helpers import hc_env, run_service_tasks, wait_until
 
 from healthcheck.config import Settings
 from healthcheck.model import Snapshot, Status
 from healthcheck.probes import Probes
 from healthcheck.runner import Runner
+from tests.support.healthcheck import hc_env, run_service_tasks, wait_until
 
 OFF = {f"{p}_enabled": False for p in ("airflow", "redis", "postgres", "dagsync", "scaler", "ecs", "alarms")}
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
-from hc_helpers import JsonServer, hc_env, run_service_tasks
 from playwright.sync_api import sync_playwright
 
 from devtools.servers import LOOPBACK, Server, free_port
+from tests.support.healthcheck import JsonServer, hc_env, run_service_tasks
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

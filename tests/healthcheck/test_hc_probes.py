@@ -16,7 +16,6 @@ import psycopg
 import pytest
 import redis
 from celery import Celery
-from hc_helpers import HungServer, wait_until
 from kombu import Connection
 
 from devtools.servers import LOOPBACK, Server, free_port, start_postgres, start_redis, stop_pid, wait_for_port
@@ -24,6 +23,7 @@ from healthcheck.config import Settings
 from healthcheck.model import Snapshot, Status
 from healthcheck.probes import Probes
 from healthcheck.runner import Runner
+from tests.support.healthcheck import HungServer, wait_until
 
 OFF = {f"{p}_enabled": False for p in ("airflow", "redis", "postgres", "dagsync", "scaler", "ecs", "alarms")}
 

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hc_helpers import JsonServer, hc_env
-
 from devtools.servers import LOOPBACK, Server, free_port
+from tests.support.healthcheck import JsonServer, hc_env
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 

@@ -246,7 +246,8 @@ def test_slo_probe_unreachable_is_down(aws_env: str, monkeypatch: Any) -> None:
 def test_status_json_and_page_show_the_slo_state(aws_env: str, live_app: Any) -> None:
     """`healthcheck serve` with the slo probe: /status (the cached fast path) carries `slos`, the page a table."""
     import httpx
-    from hc_helpers import hc_env
+
+    from tests.support.healthcheck import hc_env
 
     ns, lb = f"HcSlo/{uuid.uuid4().hex[:6]}", f"app/{uuid.uuid4().hex[:6]}/1"  # moto ignores the namespace
     boto3.client("cloudwatch").put_metric_data(Namespace=ns, MetricData=[  # when dimensions are given

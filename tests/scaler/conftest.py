@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import redis
-from scaler_testlib import AirflowRows, AwsProxy
 
 from devtools.airflow import airflow_env, db_migrate
 from devtools.servers import Server
+from tests.support.scaler import AirflowRows, AwsProxy
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,10 @@ import time
 import boto3
 import pytest
 from celery import Celery
-from scaler_testlib import AirflowRows, AwsProxy, ecs_workers, metric_stats
 
 from scaler.config import load
 from scaler.runner import Scaler
+from tests.support.scaler import AirflowRows, AwsProxy, ecs_workers, metric_stats
 
 pytestmark = pytest.mark.airflow
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 from celery import Celery
-from scaler_testlib import AirflowRows, ecs_workers, metric_stats
 
 from devtools.airflow import airflow_env, db_migrate
 from devtools.servers import free_port, start_postgres, start_redis
+from tests.support.scaler import AirflowRows, ecs_workers, metric_stats
 
 DECISION_KEYS = {"queued", "running", "broker_depth", "desired", "current", "bounds", "window", "reason"}
 

@@ -9,11 +9,11 @@ import uuid
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scaler_testlib import AirflowRows
 
 from scaler.cloudwatch import metric_data
 from scaler.measure import TaskInstanceCounts
 from scaler.sli import ScaleUpEvent, ScaleUpState, track_scale_up
+from tests.support.scaler import AirflowRows
 
 
 def add_ti(

@@ -6,9 +6,9 @@ import pytest
 import redis
 from celery import Celery
 from kombu import Connection
-from scaler_testlib import ALL_STATES, AirflowRows
 
 from scaler.measure import KOMBU_SEP, MeasureError, RedisDepth, TaskInstanceCounts, broker_keys
+from tests.support.scaler import ALL_STATES, AirflowRows
 
 
 def producer(url: str) -> Celery:
