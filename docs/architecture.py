@@ -1,11 +1,16 @@
-"""The architecture picture, as code: `make diagram` renders docs/architecture.png with `diagrams` + graphviz.
+"""The architecture pictures, as code: `make diagram` renders them with `diagrams` + graphviz.
 
-The picture is described once, as plain data (CLUSTERS, NODES, EDGES below). From that data we render the PNG
-and write docs/architecture.model.json: the same data plus its sha256. The sha256 is also stamped into the PNG
-(a tEXt chunk), so tests/docs can tell whether the committed picture matches this file without relying on
-byte-identical PNGs (graphviz output differs between versions). Edit the data, then run `make diagram`.
+Two views of one platform, each described once as plain data below:
+- docs/architecture-overview.png (OVERVIEW_*): a dozen boxes with large labels, readable at README width;
+- docs/architecture.png (CLUSTERS, NODES, EDGES): every service, sidecar, endpoint and flow.
+From that data we render the PNGs and write docs/architecture.model.json: each view's data plus its sha256. The
+sha256 is also stamped into the view's PNG (a tEXt chunk), so tests/docs can tell whether the committed pictures
+match this file without relying on byte-identical PNGs (graphviz output differs between versions). The drawn flows
+follow the configuration they describe: tests/docs/test_architecture.py derives the execution-API route, the
+health aggregator's probes and the VPC endpoints from infra/modules/ and fails when the pictures disagree. Edit the
+data, then run `make diagram`.
 
-    .venv/bin/python docs/architecture.py            # render docs/architecture.png + model json
+    .venv/bin/python docs/architecture.py            # render both PNGs + the model json
     .venv/bin/python docs/architecture.py --check    # exit 1 if the committed files are stale
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import json
 import struct
 import sys
@@ -24,11 +30,14 @@ from typing import Any
 
 DOCS = Path(__file__).resolve().parent
 PNG = DOCS / "architecture.png"
+OVERVIEW_PNG = DOCS / "architecture-overview.png"
 MODEL = DOCS / "architecture.model.json"
 PNG_KEY = "architecture-model-sha256"
 
 # Airflow's five roles: each ECS service runs the role's container plus a dagsync sidecar (docs/adr/0001-dag-sync.md)
 AIRFLOW_ROLES = ("api-server", "scheduler", "dag-processor", "triggerer", "worker")
+# The API inside the VPC, as infra/modules/compute/main.tf builds it (local.api_internal_url, <prefix> = name_prefix)
+API_INTERNAL_URL = "http://api-server.<prefix>.internal:8080"
 FLOW_COLOURS = {
     "dags": "#2e7d32",
     "logs": "#e65100",
@@ -81,6 +90,12 @@ NODES: list[Node] = [
     *[Node(f"sync-{r}", "sidecar", "dagsync sidecar\n(:9101 metrics)", f"svc-{r}") for r in AIRFLOW_ROLES],
     Node("scaler", "task", "scaler\nqueue depth → desired workers\n(:9102)", "platform"),
     Node("healthcheck", "task", "healthcheck\n/status API + page\n(:8000)", "platform"),
+    Node(
+        "cloudmap",
+        "cloudmap",
+        "Cloud Map private DNS\napi-server.<prefix>.internal\n(A records, TTL 10 s)",
+        "vpc",
+    ),
     Node("rds", "rds", "RDS PostgreSQL\nmetadata DB, PITR\nMulti-AZ in prod", "data"),
     Node("redis", "redis", "ElastiCache Redis\nCelery broker\nTLS + AUTH", "data"),
     Node("efs", "efs", "EFS\naccess points:\ndags, plugins\n(+ sync status files)", "data"),
@@ -124,7 +139,9 @@ EDGES: list[Edge] = [
     *[Edge(r, "rds", "control", "metadata" if r == "scheduler" else "") for r in AIRFLOW_ROLES],
     Edge("scheduler", "redis", "control", "enqueue tasks"),
     Edge("redis", "worker", "control", "Celery"),
-    Edge("worker", "api-server", "control", "execution API", dashed=True),
+    # tasks reach the API by its Cloud Map name, not through the ALB (docs/adr/0011-how-tasks-reach-the-api.md)
+    Edge("api-server", "cloudmap", "control", "ECS registers\ntask IPs", dashed=True),
+    Edge("worker", "api-server", "control", f"execution API\n{API_INTERNAL_URL}/execution/", dashed=True),
     # logs
     Edge("worker", "ep-s3", "logs", "task logs"),
     Edge("ep-s3", "s3-logs", "logs", "logs"),
@@ -137,15 +154,37 @@ EDGES: list[Edge] = [
     Edge("ep-if", "cw", "metrics", "metrics"),
     Edge("ep-if", "ecsapi", "control", "desiredCount,\ntask protection"),
     Edge("cw", "sns", "metrics", "alarms"),
-    # health
-    Edge("healthcheck", "api-server", "metrics", "/api/v2/monitor/health", dashed=True),
+    # health: the probes infra/modules/compute turns on (HEALTH_PROBES); no scaler probe, ECS checks the scaler
+    Edge("healthcheck", "api-server", "metrics", f"/api/v2/monitor/health\n{API_INTERNAL_URL}", dashed=True),
+    Edge("healthcheck", "rds", "metrics", "SELECT 1", dashed=True),
+    Edge("healthcheck", "redis", "metrics", "PING, queue depth", dashed=True),
     Edge("healthcheck", "efs", "metrics", "sync freshness", dashed=True),
-    Edge("healthcheck", "scaler", "metrics", "/decision", dashed=True),
+    Edge(
+        "healthcheck",
+        "ep-if",
+        "metrics",
+        "DescribeServices, DescribeAlarms\nGet/PutMetricData",
+        dashed=True,
+    ),
     # images and secrets
     Edge("gha", "ecr", "control", "build · scan · push"),
     Edge("ecr", "ep-if", "control", "image pulls", dashed=True),
     Edge("secrets", "ep-if", "control", "secrets injected", dashed=True),
 ]
+
+# What each probe of the health aggregator reaches (services/healthcheck/config.py: `<probe>_enabled`), whether or not
+# infra/modules/compute turns it on (HEALTHCHECK_<PROBE>_ENABLED). The tests draw-check exactly the enabled ones.
+HEALTH_PROBES: dict[str, str] = {
+    "airflow": "api-server",
+    "redis": "redis",
+    "postgres": "rds",
+    "dagsync": "efs",
+    "scaler": "scaler",
+    "ecs": "ep-if",
+    "alarms": "ep-if",
+    "slo": "ep-if",
+    "publish": "ep-if",
+}
 
 GRAPH_ATTR = {
     "fontsize": "28",
@@ -159,15 +198,112 @@ GRAPH_ATTR = {
 }
 TITLE = "Airflow 3.1 on ECS/Fargate — NAT-free, sidecar-centric (green: DAGs · orange: logs · blue: metrics)"
 
+# ------------------------------------------------------------------ the overview (README): few boxes, large labels
+OVERVIEW_CLUSTERS: dict[str, tuple[str, str]] = {
+    "aws": ("AWS account", ""),
+    "vpc": ("VPC: private subnets, no NAT", "aws"),
+    "ecs": ("ECS on Fargate", "vpc"),
+    "data": ("data stores", "vpc"),
+}
 
-def model() -> dict[str, Any]:
-    """The picture as canonical data (what the fingerprint covers)."""
+OVERVIEW_NODES: list[Node] = [
+    Node("users", "users", "engineers, SREs", ""),
+    Node("gha", "gha", "GitHub Actions", ""),
+    Node("alb", "alb", "internal ALB\nHTTPS + SSO", "vpc"),
+    Node("api-server", "task", "api-server", "ecs"),
+    Node("airflow", "task", "scheduler,\ntriggerer,\ndag-processor", "ecs"),
+    Node("worker", "task", "Celery\nworkers", "ecs"),
+    Node("dagsync", "sidecar", "dagsync\n(sidecar of every\nAirflow task)", "ecs"),
+    Node("scaler", "task", "scaler", "ecs"),
+    Node("healthcheck", "task", "health\naggregator", "ecs"),
+    Node("rds", "rds", "Postgres", "data"),
+    Node("redis", "redis", "Redis", "data"),
+    Node("efs", "efs", "EFS (DAGs)", "data"),
+    Node("s3", "s3", "S3: DAGs,\ntask logs", "aws"),
+    Node("awsapi", "endpoint", "VPC endpoints:\nECS, CloudWatch,\nSecrets Manager", "aws"),
+]
+
+OVERVIEW_EDGES: list[Edge] = [
+    Edge("users", "alb", "user", "HTTPS"),
+    Edge("alb", "api-server", "user", "UI, API"),
+    Edge("alb", "healthcheck", "user", "/status"),
+    Edge("gha", "s3", "dags", "publish DAGs"),
+    Edge("s3", "dagsync", "dags", "DAGs"),
+    Edge("dagsync", "efs", "dags", "atomic publish"),
+    Edge("dagsync", "airflow", "dags", "DAG folder", dashed=True),
+    Edge("airflow", "redis", "control", "tasks"),
+    Edge("redis", "worker", "control", "Celery"),
+    Edge("airflow", "rds", "control", "metadata"),
+    Edge("worker", "api-server", "control", "execution API\n(Cloud Map name)"),
+    Edge("worker", "s3", "logs", "task logs"),
+    Edge("scaler", "redis", "metrics", "depth", dashed=True),
+    Edge("scaler", "awsapi", "metrics", "desired workers", dashed=False),
+    Edge("healthcheck", "api-server", "metrics", "", dashed=True),
+    Edge("healthcheck", "rds", "metrics", "probes", dashed=True),
+    Edge("healthcheck", "redis", "metrics", "", dashed=True),
+    Edge("healthcheck", "efs", "metrics", "", dashed=True),
+    Edge("healthcheck", "awsapi", "metrics", "", dashed=True),
+]
+
+# overview node -> the nodes of the detailed view it stands for (tests/docs checks every overview edge against them)
+OVERVIEW_MEMBERS: dict[str, tuple[str, ...]] = {
+    "users": ("users",),
+    "gha": ("gha",),
+    "alb": ("alb",),
+    "api-server": ("api-server",),
+    "airflow": ("scheduler", "dag-processor", "triggerer"),
+    "worker": ("worker",),
+    "dagsync": tuple(f"sync-{r}" for r in AIRFLOW_ROLES),
+    "scaler": ("scaler",),
+    "healthcheck": ("healthcheck",),
+    "rds": ("rds",),
+    "redis": ("redis",),
+    "efs": ("efs",),
+    "s3": ("s3-dags", "s3-logs"),
+    "awsapi": ("ep-if", "cw", "ecsapi", "secrets", "ecr", "cwlogs", "sns"),
+}
+
+OVERVIEW_GRAPH_ATTR = {
+    "fontsize": "34",
+    "pad": "0.3",
+    "nodesep": "0.5",
+    "ranksep": "0.8",
+    "splines": "spline",
+    "fontname": "Helvetica",
+    "labelloc": "t",
+    "dpi": "72",
+}
+OVERVIEW_TITLE = "Airflow 3.1 on ECS/Fargate (green: DAGs · orange: logs · blue: metrics, health)"
+
+
+@dataclass(frozen=True)
+class Style:
+    direction: str
+    node_fontsize: int
+    edge_fontsize: int
+    cluster_fontsize: int
+    icon: float = 0.0  # inches: icon size, label below it in one HTML-like label (0: the diagrams defaults)
+
+
+VIEWS = ("overview", "detailed")
+STYLES = {"overview": Style("TB", 28, 24, 26, icon=1.1), "detailed": Style("TB", 14, 13, 15)}
+PNGS = {"overview": OVERVIEW_PNG, "detailed": PNG}
+
+
+def model(view: str = "detailed") -> dict[str, Any]:
+    """One picture as canonical data (what its fingerprint covers)."""
+    g = globals()
+    prefix = "OVERVIEW_" if view == "overview" else ""
+    clusters: dict[str, tuple[str, str]] = g[f"{prefix}CLUSTERS"]
+    nodes: list[Node] = g[f"{prefix}NODES"]
+    edges: list[Edge] = g[f"{prefix}EDGES"]
     return {
-        "title": TITLE,
-        "graph_attr": GRAPH_ATTR,
-        "clusters": {k: {"label": v[0], "parent": v[1]} for k, v in sorted(CLUSTERS.items())},
-        "nodes": [n.__dict__ for n in sorted(NODES, key=lambda n: n.id)],
-        "edges": sorted((e.__dict__ for e in EDGES), key=lambda e: (e["src"], e["dst"], e["label"])),
+        "title": g[f"{prefix}TITLE"],
+        "graph_attr": g[f"{prefix}GRAPH_ATTR"],
+        "style": STYLES[view].__dict__,
+        "clusters": {k: {"label": v[0], "parent": v[1]} for k, v in sorted(clusters.items())},
+        "nodes": [n.__dict__ for n in sorted(nodes, key=lambda n: n.id)],
+        "edges": sorted((e.__dict__ for e in edges), key=lambda e: (e["src"], e["dst"], e["label"])),
         "flows": FLOW_COLOURS,
     }
 
@@ -214,6 +350,7 @@ ICON_NAMES = {
     "secrets",
     "ecs",
     "sns",
+    "cloudmap",
 }
 
 
@@ -227,7 +364,7 @@ def _icons() -> dict[str, Any]:
     from diagrams.aws.database import ElasticacheForRedis, RDSPostgresqlInstance
     from diagrams.aws.integration import SNS
     from diagrams.aws.management import Cloudwatch, CloudwatchLogs
-    from diagrams.aws.network import ALB, Endpoint
+    from diagrams.aws.network import ALB, CloudMap, Endpoint
     from diagrams.aws.security import SecretsManager, SingleSignOn
     from diagrams.aws.storage import EFS, S3
     from diagrams.onprem.ci import GithubActions
@@ -251,17 +388,19 @@ def _icons() -> dict[str, Any]:
         "secrets": SecretsManager,
         "ecs": ElasticContainerServiceService,
         "sns": SNS,
+        "cloudmap": CloudMap,
     }
     assert set(icons) == ICON_NAMES
     return icons
 
 
 def render(data: dict[str, Any], out_png: Path) -> None:
-    """Render with diagrams/graphviz, then stamp the model's sha256 into the PNG."""
+    """Render one view with diagrams/graphviz, then stamp the model's sha256 into the PNG."""
     from diagrams import Cluster, Diagram
     from diagrams import Edge as DEdge
 
     icons = _icons()
+    style = data["style"]
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "architecture"
         with Diagram(
@@ -269,19 +408,35 @@ def render(data: dict[str, Any], out_png: Path) -> None:
             filename=str(base),
             outformat="png",
             show=False,
-            direction="TB",
+            direction=style["direction"],
             graph_attr=data["graph_attr"],
-            node_attr={"fontsize": "14", "fontname": "Helvetica"},
+            node_attr={"fontsize": str(style["node_fontsize"]), "fontname": "Helvetica"},
         ):
             made: dict[str, Any] = {}
+
+            def node(n: dict[str, Any]) -> Any:
+                cls = icons[n["kind"]]
+                if not style["icon"]:
+                    return cls(n["label"])
+                # Icon above its label in one HTML-like label: graphviz sizes and spaces the node for both.
+                size = round(style["icon"] * 72)
+                icon = Path(cls._load_icon(cls)).as_posix()
+                text = "<BR/>".join(html.escape(line) for line in n["label"].split("\n"))
+                label = (
+                    f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2"><TR><TD FIXEDSIZE="TRUE" WIDTH="{size}" '
+                    f'HEIGHT="{size}"><IMG SRC="{icon}" SCALE="TRUE"/></TD></TR><TR><TD>{text}</TD></TR></TABLE>>'
+                )
+                return cls(label, shape="plaintext", image="", fixedsize="false", width="0", height="0")
+
+            cluster_attr = {"fontsize": str(style["cluster_fontsize"]), "fontname": "Helvetica"}
 
             def build(parent: str) -> None:
                 for n in data["nodes"]:
                     if n["cluster"] == parent:
-                        made[n["id"]] = icons[n["kind"]](n["label"])
+                        made[n["id"]] = node(n)
                 for cid, c in data["clusters"].items():
                     if c["parent"] == parent:
-                        with Cluster(c["label"], graph_attr={"fontsize": "15", "fontname": "Helvetica"}):
+                        with Cluster(c["label"], graph_attr=cluster_attr):
                             build(cid)
 
             build("")
@@ -290,7 +445,7 @@ def render(data: dict[str, Any], out_png: Path) -> None:
                     "color": data["flows"][e["flow"]],
                     "fontcolor": data["flows"][e["flow"]],
                     "style": "dashed" if e["dashed"] else "solid",
-                    "fontsize": "13",
+                    "fontsize": str(style["edge_fontsize"]),
                 }
                 made[e["src"]] >> DEdge(label=e["label"], **attrs) >> made[e["dst"]]
         png = base.with_suffix(".png").read_bytes()
@@ -327,30 +482,41 @@ def png_text(png: bytes) -> dict[str, str]:
     }
 
 
-def stale_reasons(png_path: Path = PNG, model_path: Path = MODEL) -> list[str]:
-    data, reasons = model(), []
-    want = fingerprint(data)
-    if not model_path.exists():
+def committed_models(model_path: Path = MODEL) -> dict[str, Any]:
+    """view -> {"sha256", "model"} as committed in docs/architecture.model.json."""
+    views: dict[str, Any] = json.loads(model_path.read_text())["views"]
+    return views
+
+
+def stale_reasons(pngs: dict[str, Path] | None = None, model_path: Path = MODEL) -> list[str]:
+    pngs = {**PNGS, **(pngs or {})}
+    reasons = []
+    committed = committed_models(model_path) if model_path.exists() else None
+    if committed is None:
         reasons.append(f"{model_path.name} is missing")
-    else:
-        committed = json.loads(model_path.read_text())
-        if committed.get("sha256") != want or committed.get("model") != data:
-            reasons.append(f"{model_path.name} does not match docs/architecture.py")
-    if not png_path.exists():
-        reasons.append(f"{png_path.name} is missing")
-    elif png_text(png_path.read_bytes()).get(PNG_KEY) != want:
-        reasons.append(f"{png_path.name} was rendered from another version of docs/architecture.py")
+    for view in VIEWS:
+        data = model(view)
+        want = fingerprint(data)
+        if committed is not None:
+            got = committed.get(view, {})
+            if got.get("sha256") != want or got.get("model") != data:
+                reasons.append(f"{model_path.name} ({view}) does not match docs/architecture.py")
+        png_path = pngs[view]
+        if not png_path.exists():
+            reasons.append(f"{png_path.name} is missing")
+        elif png_text(png_path.read_bytes()).get(PNG_KEY) != want:
+            reasons.append(f"{png_path.name} was rendered from another version of docs/architecture.py")
     return reasons
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Render docs/architecture.png from this file.")
+    parser = argparse.ArgumentParser(description="Render docs/architecture*.png from this file.")
     parser.add_argument(
         "--check", action="store_true", help="only check that the committed files are current"
     )
     args = parser.parse_args(argv)
-    data = model()
-    problems = validate(data)
+    models = {view: model(view) for view in VIEWS}
+    problems = [f"{view}: {p}" for view, data in models.items() for p in validate(data)]
     if problems:
         print("error: " + "; ".join(problems), file=sys.stderr)
         return 2
@@ -359,15 +525,12 @@ def main(argv: list[str] | None = None) -> int:
         for r in reasons:
             print(f"stale: {r}; run `make diagram`", file=sys.stderr)
         return 1 if reasons else 0
-    render(data, PNG)
-    MODEL.write_text(
-        json.dumps({"sha256": fingerprint(data), "model": data}, indent=1, sort_keys=True, ensure_ascii=False)
-        + "\n"
-    )
-    print(
-        f"wrote {PNG.relative_to(DOCS.parent)} and {MODEL.relative_to(DOCS.parent)} "
-        f"(model sha256 {fingerprint(data)[:12]})"
-    )
+    for view, data in models.items():
+        render(data, PNGS[view])
+        print(f"wrote {PNGS[view].relative_to(DOCS.parent)} (model sha256 {fingerprint(data)[:12]})")
+    views = {view: {"sha256": fingerprint(data), "model": data} for view, data in models.items()}
+    MODEL.write_text(json.dumps({"views": views}, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    print(f"wrote {MODEL.relative_to(DOCS.parent)}")
     return 0
 
 

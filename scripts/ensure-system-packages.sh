@@ -7,7 +7,7 @@ declare -A wanted=(
   [redis-server]=redis-server   # Celery broker for tests and the local stack
   [rclone]=rclone               # bench/ baseline
   [chromium]=chromium           # healthcheck page test (headless, driven by Playwright)
-  [dot]=graphviz                # docs/architecture.png
+  [dot]=graphviz                # docs/architecture*.png (make diagram)
   [wrk]=wrk                     # bench/ load test on /status
   [node]=nodejs                 # tests/workflows: the workflows' github-script code runs under node
 )
