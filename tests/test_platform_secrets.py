@@ -108,3 +108,29 @@ def test_read_from_the_moto_server(aws_env: str) -> None:
         sm.put_secret_value(SecretId=arn, SecretString=json.dumps({"username": "u", "password": "hidden-pw"}))
         db_url_from_secret(arn, host_setting="HEALTHCHECK_POSTGRES_HOST")
     assert "hidden-pw" not in str(exc2.value) and "HEALTHCHECK_POSTGRES_HOST" in str(exc2.value)
+
+
+def test_secret_arn_and_postgres_url_settings_are_validated_once_for_every_service() -> None:
+    from pydantic import ValidationError
+
+    from healthcheck.config import Settings as HcSettings
+    from platform_common.secrets import postgres_url, secret_arn
+    from scaler.config import ScalerSettings
+
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:airflow/db-AbCdEf"
+    assert secret_arn(arn) == arn and secret_arn("  ") is None and secret_arn(None) is None
+    for bad in ("db-secret", "arn:aws:ssm:us-east-1:123456789012:parameter/db", "arn:aws"):
+        with pytest.raises(ValueError, match="not a Secrets Manager ARN"):
+            secret_arn(bad)
+    for good in ("postgresql://u@h/db", "postgres://u@h/db", "postgresql+psycopg2://u@h/db"):
+        assert postgres_url(good) == good
+    for bad in ("mysql://u@h/db", "u@h/db", ""):
+        with pytest.raises(ValueError, match="unsupported URL scheme"):
+            postgres_url(bad)
+    # the same strictness in both services' settings
+    with pytest.raises(ValidationError, match="not a Secrets Manager ARN"):
+        ScalerSettings(db_secret_arn="arn:aws:ssm:us-east-1:123456789012:parameter/db")
+    with pytest.raises(ValidationError, match="not a Secrets Manager ARN"):
+        HcSettings(postgres_secret_arn="arn:aws:ssm:us-east-1:123456789012:parameter/db")
+    assert ScalerSettings(db_secret_arn="").db_secret_arn is None
+    assert HcSettings(postgres_url="postgres://u@h/db").postgres_conninfo() == libpq_url("postgres://u@h/db")

@@ -29,8 +29,9 @@ from redis.connection import Connection  # noqa: E402
 
 from devtools.airflow import airflow_env, db_migrate  # noqa: E402
 from devtools.servers import start_postgres, start_redis  # noqa: E402
+from platform_common.broker import PRIORITY_SEP as KOMBU_SEP  # noqa: E402
 from scaler.decider import Config, Measurement, State, decide  # noqa: E402
-from scaler.measure import KOMBU_SEP, RedisDepth, TaskInstanceCounts  # noqa: E402
+from scaler.measure import RedisDepth, TaskInstanceCounts  # noqa: E402
 
 STEPS = [0, 3, 6, 9]
 

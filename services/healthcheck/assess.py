@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from platform_common import broker
 from platform_common.redact import redact, redact_text
 
 from .model import ComponentResult, Status, worst
@@ -112,15 +113,7 @@ def airflow_health(
     return out
 
 
-# --- Redis / Celery broker ---------------------------------------------------------------------------------
-PRIORITY_SEP = "\x06\x16"  # kombu's Redis transport: priority n>0 of queue q lives in list f"{q}\x06\x16{n}"
-
-
-def queue_keys(queues: Sequence[str]) -> list[str]:
-    """Every Redis list a Celery queue can occupy: the queue itself and its priority lists 1-9."""
-    return [key for q in queues for key in (q, *(f"{q}{PRIORITY_SEP}{n}" for n in range(1, 10)))]
-
-
+# --- Redis / Celery broker (key layout: services/platform_common/broker.py) -------------------------------
 def redis_broker(
     lengths: Mapping[str, int],
     queues: Sequence[str],
@@ -129,10 +122,10 @@ def redis_broker(
     now: float,
     latency_ms: float,
     degraded_at: int | None = None,
+    prefix: str = "",
 ) -> ComponentResult:
-    per_queue = {
-        q: sum(v for k, v in lengths.items() if k == q or k.startswith(q + PRIORITY_SEP)) for q in queues
-    }
+    """``lengths``: LLEN of every key of ``broker.queue_keys(queues, ..., prefix)``; ``unacked``: HLEN."""
+    per_queue = broker.depth_per_queue(lengths, queues, prefix)
     depth = sum(per_queue.values())
     facts = {"queue_depth": depth, "unacked": unacked, "queues": per_queue}
     listing = ", ".join(f"{q}={n}" for q, n in per_queue.items())
@@ -172,7 +165,7 @@ class Sidecar:
 
 
 def parse_sidecar(doc: Any) -> Sidecar:
-    """One ``<state>/sidecars/<id>.json`` (schema: /work/briefing/COMMON.md, dagsync). ValueError when malformed."""
+    """One ``<state>/sidecars/<id>.json`` (schema: services/dagsync/README.md). ValueError when malformed."""
     if not isinstance(doc, Mapping):
         raise ValueError("not a JSON object")
 

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from platform_common.secrets import SecretArn, libpq_url, postgres_url
+
 from .aggregate import Role, Rule, parse_patterns
 from .assess import AIRFLOW_PARTS
 from .slo import SpecError, parse_spec
@@ -61,6 +63,7 @@ class Settings(BaseSettings):
     redis_enabled: bool = True
     redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"), description="Celery broker URL")
     redis_queues: CsvList = Field(default=["default"], description="Celery queues to count")
+    redis_key_prefix: str = Field("", description="kombu's global_keyprefix, if the broker uses one")
     redis_backlog_degraded: int | None = Field(
         None, ge=1, description="queue depth at which redis is degraded"
     )
@@ -71,7 +74,7 @@ class Settings(BaseSettings):
     postgres_url: SecretStr = Field(
         SecretStr("postgresql://postgres@127.0.0.1:5432/airflow"), description="metadata DB URL"
     )
-    postgres_secret_arn: str | None = Field(
+    postgres_secret_arn: SecretArn = Field(
         None,
         description="Secrets Manager ARN of the DB credentials (URL, RDS JSON, or RDS-managed username/password "
         "+ postgres_host/port/name); read again after a failed connect (RDS rotation); overrides postgres_url",
@@ -170,10 +173,7 @@ class Settings(BaseSettings):
     @field_validator("postgres_url")
     @classmethod
     def _pg(cls, value: SecretStr) -> SecretStr:
-        url = value.get_secret_value()
-        scheme = url.split("://", 1)[0]
-        if "://" not in url or scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
-            raise ValueError("must be a postgresql:// URL")
+        postgres_url(value.get_secret_value())
         return value
 
     @field_validator("root_path")
@@ -185,16 +185,6 @@ class Settings(BaseSettings):
         if not value.startswith("/") or any(c in value for c in " ?#") or "//" in value:
             raise ValueError("must be empty or a path like /platform")
         return value.rstrip("/")
-
-    @field_validator("postgres_secret_arn")
-    @classmethod
-    def _secret_arn(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        assert value is not None
-        if not value.startswith("arn:") or ":secretsmanager:" not in value:
-            raise ValueError("not a Secrets Manager ARN (arn:aws:secretsmanager:...)")
-        return value
 
     @model_validator(mode="after")
     def _needs(self) -> Settings:
@@ -218,6 +208,4 @@ class Settings(BaseSettings):
 
     def postgres_conninfo(self) -> str:
         """SQLAlchemy-style ``postgresql+psycopg2://`` -> plain libpq URL."""
-        url = self.postgres_url.get_secret_value()
-        scheme, rest = url.split("://", 1)
-        return f"postgresql://{rest}" if scheme != "postgresql" else url
+        return libpq_url(self.postgres_url.get_secret_value())

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from platform_common import broker
 from platform_common.aws import AwsApis, aio_client, client_config
 from platform_common.redact import redact_text
 from platform_common.secrets import db_url_from_secret, libpq_url
@@ -35,8 +36,6 @@ AWS_APIS: AwsApis = {
     "ecs": frozenset({"DescribeServices"}),
     "cloudwatch": frozenset({"DescribeAlarms", "GetMetricData"}),
 }
-
-UNACKED_KEY = "unacked"  # kombu Redis transport: messages a worker holds but has not acked
 
 
 @dataclass(frozen=True)
@@ -193,13 +192,14 @@ class Probes(contextlib.AsyncExitStack):
 
     async def redis(self) -> list[ComponentResult]:
         assert self._redis is not None
-        keys = assess.queue_keys(self.s.redis_queues)
+        prefix = self.s.redis_key_prefix
+        keys = broker.queue_keys(self.s.redis_queues, broker.ALL_PRIORITIES, prefix)
         t0 = time.perf_counter()
         async with self._redis.pipeline(transaction=False) as pipe:  # one round trip, whatever the depth
             pipe.ping()
             for key in keys:
                 pipe.llen(key)
-            pipe.hlen(UNACKED_KEY)
+            pipe.hlen(broker.unacked_key(prefix))
             res = await pipe.execute()
         lengths = dict(zip(keys, (int(v) for v in res[1:-1]), strict=True))
         return [
@@ -210,6 +210,7 @@ class Probes(contextlib.AsyncExitStack):
                 now=time.time(),
                 latency_ms=_ms(t0),
                 degraded_at=self.s.redis_backlog_degraded,
+                prefix=prefix,
             )
         ]
 

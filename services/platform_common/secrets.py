@@ -11,8 +11,10 @@ Values never reach logs or exception messages: errors name the secret's problem,
 from __future__ import annotations
 
 import json
-from typing import Any
-from urllib.parse import quote
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from pydantic import AfterValidator, BeforeValidator
 
 from .aws import AwsApis, sync_client
 
@@ -38,6 +40,31 @@ def get_secret_value(arn: str, client: Any = None) -> str:
     if not isinstance(value, str):
         raise SecretError("secretsmanager: the secret has no SecretString (binary secrets are not supported)")
     return value
+
+
+def secret_arn(value: str | None) -> str | None:
+    """A Secrets Manager ARN setting: blank -> None; anything but ``arn:<partition>:secretsmanager:...`` -> ValueError."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if not value.startswith("arn:") or value.split(":")[2:3] != ["secretsmanager"]:
+        raise ValueError("not a Secrets Manager ARN (arn:aws:secretsmanager:...)")
+    return value
+
+
+def postgres_url(url: str) -> str:
+    """A metadata-DB URL setting: ``postgresql://`` or ``postgres://``, with or without a ``+driver``; else ValueError."""
+    scheme = urlsplit(url).scheme if "://" in url else ""
+    if scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+        raise ValueError(
+            f"unsupported URL scheme {scheme!r}: use postgresql://HOST:5432/DBNAME (user and password in the URL)"
+        )
+    return url
+
+
+# Field types for settings models: the validation above, as pydantic runs it.
+SecretArn = Annotated[str | None, BeforeValidator(lambda v: secret_arn(v) if isinstance(v, str) else v)]
+PostgresUrl = Annotated[str, AfterValidator(postgres_url)]
 
 
 def libpq_url(url: str) -> str:

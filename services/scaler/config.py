@@ -8,13 +8,13 @@ from urllib.parse import urlsplit
 from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from platform_common.secrets import PostgresUrl, SecretArn
 from platform_common.settings import ConfigError, load_settings
 
 from .decider import Config
 from .schedule import Schedule, ScheduleError, parse_schedule, zone
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-DB_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2")
 
 
 class ScalerSettings(BaseSettings):
@@ -22,8 +22,8 @@ class ScalerSettings(BaseSettings):
 
     # sources
     redis_url: str = "redis://127.0.0.1:6379/0"
-    db_url: str | None = None
-    db_secret_arn: str | None = None
+    db_url: PostgresUrl | None = None
+    db_secret_arn: SecretArn = None
     db_host: str | None = None  # for RDS-managed secrets, which hold only username/password
     db_port: int | None = None
     db_name: str | None = None
@@ -79,24 +79,6 @@ class ScalerSettings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
-
-    @field_validator("db_url")
-    @classmethod
-    def _db_scheme(cls, v: str | None) -> str | None:
-        if v is not None:
-            scheme = urlsplit(v).scheme
-            if scheme not in DB_SCHEMES:
-                raise ValueError(
-                    f"unsupported URL scheme {scheme!r}: use postgresql://HOST:5432/DBNAME (user and password in the URL)"
-                )
-        return v
-
-    @field_validator("db_secret_arn")
-    @classmethod
-    def _secret_arn(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("arn:"):
-            raise ValueError("not a Secrets Manager ARN (arn:aws:secretsmanager:...)")
-        return v
 
     @field_validator("worker_concurrency")
     @classmethod

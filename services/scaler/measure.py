@@ -1,8 +1,7 @@
 """Read the work: Redis broker depth (one pipeline) and task_instance counts (one query) per cycle.
 
-Costs are constant whatever the depth: LLEN/HLEN are O(1), and the priority lists are named, not scanned
-(kombu's redis transport: ``<queue>\\x06\\x16<step>`` for every non-zero step of ``PRIORITY_STEPS = [0, 3, 6, 9]``;
-step 0 is the queue itself).
+Costs are constant whatever the depth: LLEN/HLEN are O(1), and the priority lists are named, not scanned (the
+key layout: services/platform_common/broker.py).
 """
 
 from __future__ import annotations
@@ -13,10 +12,8 @@ from typing import Any
 import psycopg
 import redis
 
+from platform_common import broker
 from platform_common.secrets import libpq_url
-
-KOMBU_SEP = "\x06\x16"
-UNACKED_KEY = "unacked"
 
 # One query per cycle: the counts and, for protection, which hosts run task instances ('n' rows); per queue the
 # starts since the last watermark (late = queued -> start above the SLO threshold) and p50/p95 of queued -> start
@@ -56,19 +53,10 @@ class MeasureError(Exception):
     """A source could not be read; ``str()`` is one line naming the source."""
 
 
-def broker_keys(queues: list[str], steps: list[int], prefix: str = "") -> list[str]:
-    keys = []
-    for queue in queues:
-        for step in sorted(set(steps) | {0}):
-            keys.append(f"{prefix}{queue}" if step == 0 else f"{prefix}{queue}{KOMBU_SEP}{step}")
-    return keys
-
-
 @dataclass
 class BrokerDepth:
     waiting: int
     unacked: int
-    per_key: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -79,8 +67,8 @@ class RedisDepth:
     def __init__(
         self, url: str, queues: list[str], steps: list[int], prefix: str = "", **kwargs: Any
     ) -> None:
-        self.keys = broker_keys(queues, steps, prefix)
-        self.unacked_key = f"{prefix}{UNACKED_KEY}"
+        self.keys = broker.queue_keys(queues, steps, prefix)
+        self.unacked_key = broker.unacked_key(prefix)
         self.client = redis.Redis.from_url(
             url, socket_timeout=5, socket_connect_timeout=5, retry_on_timeout=False, **kwargs
         )
@@ -94,8 +82,7 @@ class RedisDepth:
             values = [int(v) for v in pipe.execute()]
         except redis.RedisError as exc:
             raise MeasureError(f"redis: {type(exc).__name__}: {exc}") from None
-        per_key = dict(zip(self.keys, values[:-1], strict=True))
-        return BrokerDepth(sum(values[:-1]), values[-1], per_key)
+        return BrokerDepth(sum(values[:-1]), values[-1])
 
     def close(self) -> None:
         self.client.close()

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from healthcheck import assess
 from healthcheck.model import Status
+from platform_common import broker
 
 NOW = 1_800_000_000.0
 
@@ -78,9 +79,10 @@ def test_parse_ts() -> None:
 
 
 def test_queue_keys_cover_kombu_priorities() -> None:
-    keys = assess.queue_keys(["default", "high"])
+    keys = broker.queue_keys(["default", "high"], broker.ALL_PRIORITIES)
     assert keys[0] == "default" and "default\x06\x163" in keys and "high\x06\x169" in keys
     assert len(keys) == 20
+    assert broker.queue_keys(["q"], [0, 3], "p:") == ["p:q", "p:q\x06\x163"]
 
 
 def test_redis_broker_sums_priority_lists() -> None:
@@ -90,6 +92,10 @@ def test_redis_broker_sums_priority_lists() -> None:
     assert res.facts == {"queue_depth": 12, "unacked": 3, "queues": {"default": 7, "other": 5}}
     assert res.detail == "PING ok; queue depth 12 (default=7, other=5); unacked 3"
     backlog = assess.redis_broker(lengths, ["default", "other"], 3, now=NOW, latency_ms=1.0, degraded_at=12)
+    prefixed = {f"p:{k}": v for k, v in lengths.items()} | {"default": 100}  # unprefixed keys are not the broker's
+    assert assess.redis_broker(prefixed, ["default", "other"], 3, now=NOW, latency_ms=1.0, prefix="p:").facts == (
+        res.facts
+    )
     assert backlog.status is Status.DEGRADED and "backlog >= 12" in backlog.detail
 
 

@@ -7,7 +7,9 @@ import redis
 from celery import Celery
 from kombu import Connection
 
-from scaler.measure import KOMBU_SEP, MeasureError, RedisDepth, TaskInstanceCounts, broker_keys
+from platform_common.broker import PRIORITY_SEP as KOMBU_SEP
+from platform_common.broker import queue_keys as broker_keys
+from scaler.measure import MeasureError, RedisDepth, TaskInstanceCounts
 from tests.support.scaler import ALL_STATES, AirflowRows
 
 
