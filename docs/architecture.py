@@ -286,7 +286,7 @@ class Style:
 
 
 VIEWS = ("overview", "detailed")
-STYLES = {"overview": Style("TB", 28, 24, 26, icon=1.1), "detailed": Style("TB", 14, 13, 15)}
+STYLES = {"overview": Style("LR", 28, 24, 26, icon=1.1), "detailed": Style("TB", 14, 13, 15)}
 PNGS = {"overview": OVERVIEW_PNG, "detailed": PNG}
 
 
