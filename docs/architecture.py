@@ -173,7 +173,8 @@ EDGES: list[Edge] = [
 ]
 
 # What each probe of the health aggregator reaches (services/healthcheck/config.py: `<probe>_enabled`), whether or not
-# infra/modules/compute turns it on (HEALTHCHECK_<PROBE>_ENABLED). The tests draw-check exactly the enabled ones.
+# infra/modules/compute turns it on (HEALTHCHECK_<PROBE>_ENABLED); tests/docs checks that exactly the enabled ones
+# are drawn.
 HEALTH_PROBES: dict[str, str] = {
     "airflow": "api-server",
     "redis": "redis",
@@ -237,7 +238,7 @@ OVERVIEW_EDGES: list[Edge] = [
     Edge("worker", "api-server", "control", "execution API\n(Cloud Map name)"),
     Edge("worker", "s3", "logs", "task logs"),
     Edge("scaler", "redis", "metrics", "depth", dashed=True),
-    Edge("scaler", "awsapi", "metrics", "desired workers", dashed=False),
+    Edge("scaler", "awsapi", "metrics", "desired workers"),
     Edge("healthcheck", "api-server", "metrics", "", dashed=True),
     Edge("healthcheck", "rds", "metrics", "probes", dashed=True),
     Edge("healthcheck", "redis", "metrics", "", dashed=True),
