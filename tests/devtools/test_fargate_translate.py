@@ -257,7 +257,7 @@ def test_can_execute_and_resolve_user() -> None:
         assert can_execute(65534, 65534, str(script)) == ""
         prog.chmod(0o700)
         assert can_execute(65534, 65534, str(script)) == f"{prog} is not executable by uid 65534"
-        link = base / "link"  # a symlink into a closed dir (the venv -> /root/.pyenv case)
+        link = base / "link"  # a symlink into a closed dir (a venv whose python links into a home-directory pyenv)
         os.chmod(closed, 0o700)
         link.symlink_to(prog)
         assert can_execute(65534, 65534, str(link)) == f"{closed} is not searchable by uid 65534"
