@@ -7,106 +7,104 @@ locals {
   dags_bucket = var.dags_bucket_name != "" ? var.dags_bucket_name : "${var.org}-airflow-dags"
 }
 
-resource "aws_kms_key" "dags" {
-  description             = "${var.org}-airflow: the org-wide DAG bucket"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministersTheKey"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
+module "dags_bucket" {
+  source = "./modules/hardened-bucket"
+
+  bucket                  = local.dags_bucket
+  key_description         = "${var.org}-airflow: the org-wide DAG bucket"
+  key_alias               = "alias/${var.org}-airflow-dags"
+  key_admin_arn           = "arn:${local.partition}:iam::${local.account_id}:root"
+  noncurrent_version_days = var.dags_noncurrent_version_days
+  lifecycle_rule_id       = "expire-old-dag-versions"
 }
 
-resource "aws_kms_alias" "dags" {
-  name          = "alias/${var.org}-airflow-dags"
-  target_key_id = aws_kms_key.dags.key_id
+# Addresses before the module (an existing bootstrap's state moves; nothing is replaced).
+moved {
+  from = aws_kms_key.state
+  to   = module.state_bucket.aws_kms_key.this
 }
 
-resource "aws_s3_bucket" "dags" {
-  #checkov:skip=CKV_AWS_18: server access logs cannot be delivered to an SSE-KMS bucket; CloudTrail data events audit object access
-  #checkov:skip=CKV_AWS_144: git is the source of truth for DAGs (every publish is a commit); versioning covers rollback, replication is a DR choice per organisation
-  #checkov:skip=CKV2_AWS_62: nothing consumes S3 event notifications: dagsync polls with an ETag short-circuit (docs/adr/0001-dag-sync.md)
-  bucket = local.dags_bucket
-
-  lifecycle {
-    prevent_destroy = true
-  }
+moved {
+  from = aws_kms_key.dags
+  to   = module.dags_bucket.aws_kms_key.this
 }
 
-resource "aws_s3_bucket_ownership_controls" "dags" {
-  bucket = aws_s3_bucket.dags.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
+moved {
+  from = aws_kms_alias.state
+  to   = module.state_bucket.aws_kms_alias.this
 }
 
-resource "aws_s3_bucket_public_access_block" "dags" {
-  bucket                  = aws_s3_bucket.dags.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
+moved {
+  from = aws_kms_alias.dags
+  to   = module.dags_bucket.aws_kms_alias.this
 }
 
-resource "aws_s3_bucket_versioning" "dags" {
-  bucket = aws_s3_bucket.dags.id
-  versioning_configuration {
-    status = "Enabled"
-  }
+moved {
+  from = aws_s3_bucket.state
+  to   = module.state_bucket.aws_s3_bucket.this
 }
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "dags" {
-  bucket = aws_s3_bucket.dags.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.dags.arn
-    }
-    bucket_key_enabled = true
-  }
+moved {
+  from = aws_s3_bucket.dags
+  to   = module.dags_bucket.aws_s3_bucket.this
 }
 
-resource "aws_s3_bucket_lifecycle_configuration" "dags" {
-  bucket = aws_s3_bucket.dags.id
-
-  rule {
-    id     = "expire-old-dag-versions"
-    status = "Enabled"
-    filter {}
-    noncurrent_version_expiration {
-      noncurrent_days = var.dags_noncurrent_version_days
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.dags]
+moved {
+  from = aws_s3_bucket_ownership_controls.state
+  to   = module.state_bucket.aws_s3_bucket_ownership_controls.this
 }
 
-resource "aws_s3_bucket_policy" "dags" {
-  bucket = aws_s3_bucket.dags.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "DenyInsecureTransport"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:*"
-        Resource  = [aws_s3_bucket.dags.arn, "${aws_s3_bucket.dags.arn}/*"]
-        Condition = { Bool = { "aws:SecureTransport" = "false" } }
-      },
-    ]
-  })
+moved {
+  from = aws_s3_bucket_ownership_controls.dags
+  to   = module.dags_bucket.aws_s3_bucket_ownership_controls.this
+}
 
-  depends_on = [aws_s3_bucket_public_access_block.dags]
+moved {
+  from = aws_s3_bucket_public_access_block.state
+  to   = module.state_bucket.aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.dags
+  to   = module.dags_bucket.aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_versioning.state
+  to   = module.state_bucket.aws_s3_bucket_versioning.this
+}
+
+moved {
+  from = aws_s3_bucket_versioning.dags
+  to   = module.dags_bucket.aws_s3_bucket_versioning.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.state
+  to   = module.state_bucket.aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.dags
+  to   = module.dags_bucket.aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.state
+  to   = module.state_bucket.aws_s3_bucket_lifecycle_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.dags
+  to   = module.dags_bucket.aws_s3_bucket_lifecycle_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_policy.state
+  to   = module.state_bucket.aws_s3_bucket_policy.this
+}
+
+moved {
+  from = aws_s3_bucket_policy.dags
+  to   = module.dags_bucket.aws_s3_bucket_policy.this
 }

@@ -16,7 +16,7 @@ resource "aws_ecr_repository" "image" {
 
   encryption_configuration {
     encryption_type = "KMS"
-    kms_key         = aws_kms_key.state.arn
+    kms_key         = module.state_bucket.kms_key_arn
   }
 }
 

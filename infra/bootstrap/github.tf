@@ -65,7 +65,7 @@ data "aws_iam_policy_document" "state_access" {
   statement {
     sid       = "StateKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-    resources = [aws_kms_key.state.arn]
+    resources = [module.state_bucket.kms_key_arn]
   }
 }
 
@@ -127,7 +127,7 @@ data "aws_iam_policy_document" "ecr_push" {
   statement {
     sid       = "EcrKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-    resources = [aws_kms_key.state.arn]
+    resources = [module.state_bucket.kms_key_arn]
   }
 }
 

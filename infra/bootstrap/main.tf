@@ -41,118 +41,17 @@ locals {
   too_long = [for n, limit in local.built_names : "${n} (${length(n)} > ${limit})" if length(n) > limit]
 }
 
-# --- KMS key for the state (state holds secrets in clear text: encrypt with a key we control) ----------------------
-resource "aws_kms_key" "state" {
-  description             = "${var.org}-airflow bootstrap: Terraform/OpenTofu state and ECR images"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministersTheKey"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
-}
+# --- the state bucket (state holds secrets in clear text: its own CMK, a key we control) -----------------------------
+module "state_bucket" {
+  source = "./modules/hardened-bucket"
 
-resource "aws_kms_alias" "state" {
-  name          = "alias/${var.org}-airflow-tfstate"
-  target_key_id = aws_kms_key.state.key_id
-}
-
-# --- the bucket --------------------------------------------------------------------------------------------------
-resource "aws_s3_bucket" "state" {
-  #checkov:skip=CKV_AWS_18: Server access logs for the state bucket would need a second, unencrypted-by-KMS log bucket; CloudTrail records every state read/write via the deploy roles.
-  #checkov:skip=CKV_AWS_144: Cross-region replication is a DR choice per organisation; versioning + 90 days of old versions cover state recovery here.
-  #checkov:skip=CKV2_AWS_62: Nothing consumes state-change events; notifications would only add a dangling target.
-  bucket = local.bucket_name
-
-  lifecycle {
-    prevent_destroy = true
-  }
-}
-
-resource "aws_s3_bucket_ownership_controls" "state" {
-  bucket = aws_s3_bucket.state.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "state" {
-  bucket                  = aws_s3_bucket.state.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "state" {
-  bucket = aws_s3_bucket.state.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
-  bucket = aws_s3_bucket.state.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.state.arn
-    }
-    bucket_key_enabled = true
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "state" {
-  bucket = aws_s3_bucket.state.id
-
-  rule {
-    id     = "expire-old-state-versions"
-    status = "Enabled"
-    filter {}
-    noncurrent_version_expiration {
-      noncurrent_days = var.noncurrent_version_days
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.state]
-}
-
-resource "aws_s3_bucket_policy" "state" {
-  bucket = aws_s3_bucket.state.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "DenyInsecureTransport"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:*"
-        Resource  = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
-        Condition = { Bool = { "aws:SecureTransport" = "false" } }
-      },
-      {
-        Sid       = "DenyOtherEncryption"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:PutObject"
-        Resource  = "${aws_s3_bucket.state.arn}/*"
-        Condition = { StringNotEqualsIfExists = { "s3:x-amz-server-side-encryption" = "aws:kms" } }
-      },
-    ]
-  })
-
-  depends_on = [aws_s3_bucket_public_access_block.state]
+  bucket                  = local.bucket_name
+  key_description         = "${var.org}-airflow bootstrap: Terraform/OpenTofu state and ECR images"
+  key_alias               = "alias/${var.org}-airflow-tfstate"
+  key_admin_arn           = "arn:${local.partition}:iam::${local.account_id}:root"
+  noncurrent_version_days = var.noncurrent_version_days
+  lifecycle_rule_id       = "expire-old-state-versions"
+  deny_other_encryption   = true
 }
 
 # --- optional DynamoDB lock table (CLIs older than 1.10) ---------------------------------------------------------
@@ -175,6 +74,6 @@ resource "aws_dynamodb_table" "lock" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.state.arn
+    kms_key_arn = module.state_bucket.kms_key_arn
   }
 }

@@ -1,11 +1,11 @@
 output "state_bucket" {
   description = "Name of the state bucket."
-  value       = aws_s3_bucket.state.id
+  value       = module.state_bucket.id
 }
 
 output "kms_key_arn" {
   description = "ARN of the CMK that encrypts the state."
-  value       = aws_kms_key.state.arn
+  value       = module.state_bucket.kms_key_arn
 }
 
 output "lock_table" {
@@ -17,11 +17,11 @@ output "backend_config" {
   description = "Per env: the contents of infra/envs/<env>/backend.hcl (partial S3 backend configuration)."
   value = {
     for env in var.envs : env => join("\n", compact([
-      "bucket       = \"${aws_s3_bucket.state.id}\"",
+      "bucket       = \"${module.state_bucket.id}\"",
       "key          = \"envs/${env}/terraform.tfstate\"",
       "region       = \"${var.region}\"",
       "encrypt      = true",
-      "kms_key_id   = \"${aws_kms_key.state.arn}\"",
+      "kms_key_id   = \"${module.state_bucket.kms_key_arn}\"",
       var.create_dynamodb_lock_table ? "dynamodb_table = \"${aws_dynamodb_table.lock[0].name}\"" : "use_lockfile = true",
       "",
     ]))
@@ -45,12 +45,12 @@ output "github_roles" {
 
 output "dags_bucket" {
   description = "The org-wide DAG bucket: DAGs under `<env>/`, plugins under `plugins/<env>/` (env variable `dags_bucket_name`)."
-  value       = aws_s3_bucket.dags.id
+  value       = module.dags_bucket.id
 }
 
 output "dags_kms_key_arn" {
   description = "CMK of the DAG bucket (env variable `dags_kms_key_arn`: the sidecars' kms:Decrypt)."
-  value       = aws_kms_key.dags.arn
+  value       = module.dags_bucket.kms_key_arn
 }
 
 output "cloudtrail_trail_arn" {

@@ -10,10 +10,13 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from devtools.servers import Server, start_moto
 
 REPO = Path(__file__).resolve().parents[2]
 BOOTSTRAP = REPO / "infra" / "bootstrap"
@@ -49,7 +52,11 @@ def test_fmt_clean() -> None:
 def test_aws_provider_only() -> None:
     text = "".join(p.read_text() for p in BOOTSTRAP.glob("*.tf"))
     sources = [ln.split("=", 1)[1].strip() for ln in text.splitlines() if ln.strip().startswith("source")]
-    assert sources == ['"hashicorp/aws"']
+    assert [s for s in sources if not s.startswith('"./modules/')] == ['"hashicorp/aws"']
+    modules = "".join(p.read_text() for p in BOOTSTRAP.glob("modules/*/*.tf"))
+    assert re.findall(r'source\s*=\s*"([^"]+)"', modules) == ["hashicorp/aws"] * len(
+        list(BOOTSTRAP.glob("modules/*"))
+    )
     assert (
         "default     = false"
         in (BOOTSTRAP / "variables.tf").read_text().split("create_dynamodb_lock_table")[1]
@@ -69,10 +76,9 @@ def plan(workdir: Path, aws_env: str, *extra: str) -> dict[str, Any]:
     assert proc.returncode == 0, proc.stderr[-3000:]
     show = tf(["show", "-json", "tf.plan"], workdir, env)
     assert show.returncode == 0, show.stderr
-    return {
-        r["address"]: r.get("values", {})
-        for r in json.loads(show.stdout)["planned_values"]["root_module"]["resources"]
-    }
+    root = json.loads(show.stdout)["planned_values"]["root_module"]
+    modules = [root, *root.get("child_modules", [])]  # the hardened buckets are one module level down
+    return {r["address"]: r.get("values", {}) for m in modules for r in m.get("resources", [])}
 
 
 OIDC_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:acme-airflow-dev-oidc-AbCdEf"
@@ -152,23 +158,29 @@ def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
         f"plan_secret_arns={json.dumps([OIDC_SECRET])}",
     )
     plan_role_covers_what_the_plan_reads(res)
-    assert res["aws_s3_bucket.state"]["bucket"] == "acme-airflow-tfstate-123456789012"  # moto's account id
-    assert res["aws_s3_bucket_versioning.state"]["versioning_configuration"][0]["status"] == "Enabled"
-    sse = res["aws_s3_bucket_server_side_encryption_configuration.state"]["rule"][0]
+    assert (
+        res["module.state_bucket.aws_s3_bucket.this"]["bucket"] == "acme-airflow-tfstate-123456789012"
+    )  # moto's account id
+    assert (
+        res["module.state_bucket.aws_s3_bucket_versioning.this"]["versioning_configuration"][0]["status"]
+        == "Enabled"
+    )
+    sse = res["module.state_bucket.aws_s3_bucket_server_side_encryption_configuration.this"]["rule"][0]
     assert sse["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
     assert sse["bucket_key_enabled"] is True
-    pab = res["aws_s3_bucket_public_access_block.state"]
+    pab = res["module.state_bucket.aws_s3_bucket_public_access_block.this"]
     assert all(
         pab[k]
         for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
     )
-    assert res["aws_kms_key.state"]["enable_key_rotation"] is True
-    policy = json.loads(res["aws_kms_key.state"]["policy"])
+    assert res["module.state_bucket.aws_kms_key.this"]["enable_key_rotation"] is True
+    policy = json.loads(res["module.state_bucket.aws_kms_key.this"]["policy"])
     assert [s["Sid"] for s in policy["Statement"]] == ["AccountAdministersTheKey"]
-    life = res["aws_s3_bucket_lifecycle_configuration.state"]["rule"][0]
+    life = res["module.state_bucket.aws_s3_bucket_lifecycle_configuration.this"]["rule"][0]
     assert life["noncurrent_version_expiration"][0]["noncurrent_days"] == 90
     assert (
-        res["aws_s3_bucket_ownership_controls.state"]["rule"][0]["object_ownership"] == "BucketOwnerEnforced"
+        res["module.state_bucket.aws_s3_bucket_ownership_controls.this"]["rule"][0]["object_ownership"]
+        == "BucketOwnerEnforced"
     )
     table = res["aws_dynamodb_table.lock[0]"]
     assert table["hash_key"] == "LockID" and table["deletion_protection_enabled"] is True
@@ -219,15 +231,21 @@ def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
     }
     assert "AdministratorAccess" not in attached and attached == {"ReadOnlyAccess", "PowerUserAccess"}
     # The org-wide DAG bucket: DAGs under <env>/, plugins under plugins/<env>/ (docs/adr/0009)
-    assert res["aws_s3_bucket.dags"]["bucket"] == "acme-airflow-dags"
-    assert res["aws_s3_bucket_versioning.dags"]["versioning_configuration"][0]["status"] == "Enabled"
-    dsse = res["aws_s3_bucket_server_side_encryption_configuration.dags"]["rule"][0]
+    assert res["module.dags_bucket.aws_s3_bucket.this"]["bucket"] == "acme-airflow-dags"
+    assert (
+        res["module.dags_bucket.aws_s3_bucket_versioning.this"]["versioning_configuration"][0]["status"]
+        == "Enabled"
+    )
+    dsse = res["module.dags_bucket.aws_s3_bucket_server_side_encryption_configuration.this"]["rule"][0]
     assert dsse["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
     assert all(
-        res["aws_s3_bucket_public_access_block.dags"][k] for k in ("block_public_acls", "block_public_policy")
+        res["module.dags_bucket.aws_s3_bucket_public_access_block.this"][k]
+        for k in ("block_public_acls", "block_public_policy")
     )
-    assert res["aws_s3_bucket_lifecycle_configuration.dags"]["rule"][0]["noncurrent_version_expiration"]
-    assert res["aws_kms_key.dags"]["enable_key_rotation"] is True
+    assert res["module.dags_bucket.aws_s3_bucket_lifecycle_configuration.this"]["rule"][0][
+        "noncurrent_version_expiration"
+    ]
+    assert res["module.dags_bucket.aws_kms_key.this"]["enable_key_rotation"] is True
     publish = json.loads(res['aws_iam_role_policy.dag_publish["dev"]']["policy"])
     by_sid = {st["Sid"]: st for st in publish["Statement"]}
     assert sorted(by_sid["Objects"]["Resource"]) == [
@@ -319,3 +337,77 @@ def test_org_and_the_names_it_builds_are_validated(
 def test_fifteen_character_org_fits_every_name(workdir: Path, aws_env: str) -> None:
     res = plan(workdir, aws_env, "-var", "org=acmeacmeacmeac")  # 15: prod ALB name is exactly 32
     assert res["aws_cloudtrail.this[0]"]["name"] == "acmeacmeacmeac-airflow-trail"
+
+
+# infra/bootstrap before the hardened-bucket module (state and DAG buckets) and the CI roles' for_each
+BEFORE_REFACTOR = "393b75edfa65c2b71fbe63fd065fec033317dd99"
+EMULATOR_PROVIDER = """provider "aws" {
+  s3_use_path_style           = true
+  skip_credentials_validation = true
+  skip_requesting_account_id  = false
+}
+"""
+
+
+@pytest.fixture
+def iam_moto(tmp_path: Path) -> Iterator[Server]:
+    """A moto server of its own that knows the AWS managed policies (the CI roles attach ReadOnlyAccess etc.)."""
+    server = start_moto(tmp_path / "moto", env={"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
+    yield server
+    server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_existing_bootstrap_plans_without_destroy_or_replace(tmp_path: Path, iam_moto: Server) -> None:
+    """Apply the bootstrap as it was before the refactor to the moto server, then plan today's code against that
+    state: the moved blocks (dags.tf, github.tf) turn every old address into its new one, nothing is replaced."""
+    have = subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{BEFORE_REFACTOR}^{{commit}}"])
+    if have.returncode != 0:
+        pytest.skip(f"needs the git history with {BEFORE_REFACTOR} (a shallow clone: fetch-depth 0)")
+    old = tmp_path / "old"
+    old.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", BEFORE_REFACTOR, "infra/bootstrap"],
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    old = old / "infra" / "bootstrap"
+    new = tmp_path / "new"
+    shutil.copytree(BOOTSTRAP, new, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+    env = {"AWS_ENDPOINT_URL": iam_moto.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_REGION": "us-east-1"}  # fmt: skip
+    tf_vars = [
+        "-var",
+        "org=acme",
+        "-var",
+        "github_repository=acme/airflow-platform",
+        "-var",
+        "create_access_analyzer=false",
+    ]  # fmt: skip  (moto has no IAM Access Analyzer)
+    for d in (old, new):
+        (d / "emulator_override.tf").write_text(EMULATOR_PROVIDER)
+        r = tf(["init", "-input=false", "-no-color"], d, env)
+        assert r.returncode == 0, r.stderr[-3000:]
+    r = tf(["apply", "-input=false", "-no-color", "-auto-approve", *tf_vars], old, env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    shutil.copy(old / "terraform.tfstate", new / "terraform.tfstate")
+
+    r = tf(["plan", "-input=false", "-no-color", *tf_vars, "-out", "tf.plan"], new, env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    show = tf(["show", "-json", "tf.plan"], new, env)
+    changes = json.loads(show.stdout)["resource_changes"]
+    replaced = {
+        c["address"]: c["change"]["actions"]
+        for c in changes
+        if {"delete", "create"} & set(c["change"]["actions"])
+    }
+    assert replaced == {}, f"the refactor destroys or replaces: {replaced}"
+    moved = {c["previous_address"]: c["address"] for c in changes if c.get("previous_address")}
+    assert moved["aws_s3_bucket.state"] == "module.state_bucket.aws_s3_bucket.this"
+    assert moved["aws_kms_key.dags"] == "module.dags_bucket.aws_kms_key.this"
+    assert moved["aws_iam_role.plan[0]"] == 'aws_iam_role.ci["plan"]'
+    assert len(moved) == 18 + 6, sorted(moved)
+    updated = [c["address"] for c in changes if c["change"]["actions"] == ["update"]]
+    assert updated == [], f"in-place updates after the move (the policies should be equivalent): {updated}"
