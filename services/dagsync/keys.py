@@ -42,9 +42,7 @@ REASONS = (
 )
 
 
-def _is_control(ch: str) -> bool:
-    o = ord(ch)
-    return o < 0x20 or 0x7F <= o <= 0x9F
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL, C1
 
 
 def key_problem(rel: str, path_budget: int = PATH_MAX - 1) -> str | None:
@@ -58,7 +56,7 @@ def key_problem(rel: str, path_budget: int = PATH_MAX - 1) -> str | None:
         return INVALID_UTF8
     if rel.startswith("/"):
         return ABSOLUTE
-    if any(_is_control(ch) for ch in rel):
+    if _CONTROL.search(rel):
         return CONTROL_CHAR
     segments = rel.split("/")
     for seg in segments:

@@ -6,17 +6,35 @@ prometheus_client is imported only when metrics are served (it costs ~10 MB RSS;
 
 from __future__ import annotations
 
-from typing import Any
+
+class _NoOp:
+    """One metric that records nothing: the calls sync.py makes on a Counter, Gauge or Histogram."""
+
+    def labels(self, **_labels: str) -> _NoOp:
+        return self
+
+    def inc(self, amount: float = 1) -> None: ...
+
+    def set(self, value: float) -> None: ...
+
+    def observe(self, value: float) -> None: ...
+
+    def clear(self) -> None: ...
 
 
 class NullMetrics:
-    """Accepts every metric call and records nothing."""
+    """Records nothing; the same names as ``Metrics`` (a misspelt metric fails here too, tests compare both)."""
 
-    def __getattr__(self, name: str) -> Any:
-        return self
+    def __init__(self) -> None:
+        noop = _NoOp()
+        self.cycle_duration = self.cycles = self.objects_listed = self.objects_downloaded = noop
+        self.objects_linked = self.objects_deleted = self.bytes_downloaded = self.errors = noop
+        self.unsafe_keys = self.unverified = self.last_success = self.consecutive_failures = noop
+        self.published = self.publishes = noop
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self
+    def set_published(self, version: str | None, commit: str | None) -> None: ...
+
+    def set_unsafe(self, counts: dict[str, int]) -> None: ...
 
 
 class Metrics:

@@ -1,11 +1,13 @@
-"""The opt-in ``presigned`` transport: ListObjectsV2 and GetObject over SigV4-presigned URLs and one aiohttp session.
+"""The ``presigned`` transport: ListObjectsV2 and GetObject as SigV4 query-signed URLs over one aiohttp session.
 
-botocore's per-call pipeline costs ~1.7 ms CPU per GetObject; for thousands of 2 KB DAG files that can bound a
-cold sync (docs/adr/0001-dag-sync.md). The URL is signed by the same botocore client (same credentials, endpoint,
-region). Retry decisions are botocore's own ``standard`` mode (``botocore.retries.standard``: the same conditions,
-backoff and retry quota a client uses), fed with the HTTP status, the parsed S3 error code and aiohttp errors
-mapped to the botocore exceptions those conditions know. NOT validated against real S3 (moto does not check
-signatures): keep the default ``botocore`` transport in production until it is.
+botocore's per-call pipeline (event hooks, endpoint rules, serialisation, response parsing) costs milliseconds of
+CPU per GetObject; for thousands of small DAG files that bounds a cold sync (docs/adr/0001-dag-sync.md §8). Here:
+- endpoint, region and signing name are resolved once per bucket by the client's own presigner (its endpoint
+  rules); each GET is then signed by botocore's ``S3SigV4QueryAuth`` (the signer the presigner uses) with the
+  client's credentials object, frozen per request, so temporary credentials rotate as the client's do;
+- retry decisions are botocore's ``standard`` mode (``botocore.retries.standard``: the same conditions, backoff and
+  retry quota a client uses), fed with the HTTP status, the parsed S3 error code and aiohttp errors mapped to the
+  botocore exceptions those conditions know.
 Presigned URLs carry a signature: they are never logged.
 """
 
@@ -25,7 +27,8 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import aiohttp
 import yarl
-from botocore.awsrequest import AWSResponse
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.exceptions import (
     BotoCoreError,
     ConnectionClosedError,
@@ -35,19 +38,27 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.retries import quota, standard
-
-from platform_common.aws import AwsApis
+from botocore.utils import percent_encode
 
 from .transport import CHUNK, Fetched, GetError, Hasher, Listed
 
-AWS_APIS: AwsApis = {"s3": frozenset({"ListObjectsV2", "GetObject"})}  # presigned, same IAM actions
-
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 T = TypeVar("T")
+EXPIRES = 900  # seconds a presigned URL is valid; it is used at once
 
 # Headers botocore may put into X-Amz-SignedHeaders for the params we pass, and the value each must carry.
 # S3 rejects a presigned request that lacks a signed header (SignatureDoesNotMatch), so we send exactly these.
 _SIGNED_HEADER_VALUES = {"x-amz-checksum-mode": "ENABLED"}
+_OK = AWSResponse("", 200, {}, None)
+_PRESIGN_PARAMS = {
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+}
 
 
 class HttpError(Exception):
@@ -128,7 +139,7 @@ class StandardRetry:
         return float(self.policy.compute_retry_delay(ctx))
 
     def succeeded(self, request_context: dict[str, Any]) -> None:
-        self.quota.release_retry_quota(request_context, AWSResponse("", 200, {}, None))
+        self.quota.release_retry_quota(request_context, _OK)
 
     def is_throttling(self, ctx: standard.RetryContext) -> bool:
         return bool(self.detector.is_throttling_error_from_context(ctx))
@@ -152,6 +163,73 @@ def signed_headers(url: str) -> dict[str, str]:
     return out
 
 
+class ObjectSigner:
+    """Presigned GetObject URLs: endpoint rules once per bucket, then botocore's ``S3SigV4QueryAuth`` per request.
+
+    The client's presigner resolves a probe key's URL (endpoint rules: path or virtual-host style, FIPS/dualstack,
+    custom endpoint) and its credential scope (signing region and name). A key's URL is that prefix plus the key
+    encoded as botocore's serializer encodes ``{Key+}`` (``percent_encode(key, safe="/~")``). Where the probe
+    does not have that shape (an unexpected rule, or a signer other than plain SigV4 for ``s3``), every URL comes
+    from the client's presigner instead.
+    """
+
+    PROBE = "dagsync-probe"
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+        self._creds = s3._get_credentials()  # the client's own credentials object (refreshable in ECS)
+        self._bases: dict[
+            str, asyncio.Future[tuple[str, str, str] | None]
+        ] = {}  # bucket -> (URL prefix, region, host)
+
+    def _base(self, bucket: str) -> asyncio.Future[tuple[str, str, str] | None]:
+        fut = self._bases.get(bucket)
+        if fut is None:  # one probe per bucket, also when 32 workers ask at once
+            fut = self._bases[bucket] = asyncio.ensure_future(self._resolve(bucket))
+        return fut
+
+    async def _resolve(self, bucket: str) -> tuple[str, str, str] | None:
+        url = await self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": self.PROBE}, ExpiresIn=EXPIRES
+        )
+        parts = urlsplit(url)
+        q = parse_qs(parts.query)
+        scope = q.get("X-Amz-Credential", [""])[0].split("/")  # akid/date/region/service/aws4_request
+        plain = (
+            self._creds is not None
+            and parts.path.endswith("/" + self.PROBE)
+            and len(scope) == 5
+            and scope[3] == "s3"
+            and q.get("X-Amz-Algorithm") == ["AWS4-HMAC-SHA256"]
+            and set(q) <= _PRESIGN_PARAMS
+        )
+        if not plain:
+            return None
+        prefix = f"{parts.scheme}://{parts.netloc}{parts.path[: -len(self.PROBE)]}"
+        # The Host value botocore signs for this endpoint, computed by the signer once: signing it per request
+        # re-parses the URL (about a third of add_auth).
+        host = S3SigV4QueryAuth(None, "s3", scope[2]).headers_to_sign(AWSRequest("GET", prefix))["host"]
+        return prefix, scope[2], host
+
+    async def get_object(self, bucket: str, key: str, checksum: bool) -> tuple[str, dict[str, str]]:
+        """(URL, headers to send) for one GetObject; the headers are exactly the signed ones besides host."""
+        base = await self._base(bucket)
+        if base is None:
+            params = {"Bucket": bucket, "Key": key}
+            if checksum:
+                params["ChecksumMode"] = "ENABLED"
+            url = await self.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=EXPIRES)
+            return url, signed_headers(url)
+        prefix, region, host = base
+        headers = {"x-amz-checksum-mode": "ENABLED"} if checksum else {}
+        request = AWSRequest(
+            "GET", prefix + percent_encode(key, safe="/~"), headers={**headers, "host": host}
+        )
+        creds = await self._creds.get_frozen_credentials()  # refreshes temporary credentials when due
+        S3SigV4QueryAuth(creds, "s3", region, expires=EXPIRES).add_auth(request)
+        return request.url, headers
+
+
 class PresignedTransport:
     def __init__(
         self,
@@ -162,14 +240,17 @@ class PresignedTransport:
         connect_timeout: float,
         read_timeout: float,
         retry: StandardRetry | None = None,
+        signer: ObjectSigner | None = None,
     ) -> None:
         self.s3 = s3
         self.retry = retry or StandardRetry(s3, max_attempts)
+        self.signer = signer or ObjectSigner(s3)
         self._connector = aiohttp.TCPConnector(limit=concurrency, ssl=_ssl_context())
         self._session = aiohttp.ClientSession(
             connector=self._connector,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout),
             auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),  # S3 sets no cookies; skips a jar lookup per request
         )
         self._endpoint = str(s3.meta.endpoint_url)
 
@@ -185,15 +266,19 @@ class PresignedTransport:
         await self.close()
 
     async def _retrying(
-        self, op: str, method: str, params: dict[str, str], what: str, once: Callable[[str], Awaitable[T]]
+        self,
+        op: str,
+        sign: Callable[[], Awaitable[tuple[str, dict[str, str]]]],
+        what: str,
+        once: Callable[[str, dict[str, str]], Awaitable[T]],
     ) -> T:
         attempt = 0
         request_context: dict[str, Any] = {"retries": {}}
         while True:
             attempt += 1
-            url = await self.s3.generate_presigned_url(method, Params=params, ExpiresIn=900)
+            url, headers = await sign()  # signed per attempt: fresh credentials and date
             try:
-                result = await once(url)
+                result = await once(url, headers)
             except HttpError as err:
                 ctx = self.retry.context(op, attempt, request_context, error=err)
                 wait = self.retry.delay(ctx)
@@ -227,9 +312,9 @@ class PresignedTransport:
         code = m.group(1).decode(errors="replace") if m else ""
         raise HttpError(resp.status, code, {k.lower(): v for k, v in resp.headers.items()})
 
-    def _get(self, url: str) -> Any:
+    def _get(self, url: str, headers: dict[str, str]) -> Any:
         # encoded=True: send the path exactly as signed (re-quoting would break the SigV4 signature).
-        return self._session.get(yarl.URL(url, encoded=True), headers=signed_headers(url))
+        return self._session.get(yarl.URL(url, encoded=True), headers=headers)
 
     async def list(self, bucket: str, prefix: str) -> AsyncIterator[list[Listed]]:
         """ListObjectsV2 pages (1000 keys each), parsed with the C XML parser; keys URL-decoded."""
@@ -239,14 +324,18 @@ class PresignedTransport:
             if token:
                 params["ContinuationToken"] = token
 
-            async def once(url: str) -> bytes:
-                async with self._get(url) as resp:
+            async def sign(params: dict[str, str] = params) -> tuple[str, dict[str, str]]:
+                url = await self.s3.generate_presigned_url(
+                    "list_objects_v2", Params=params, ExpiresIn=EXPIRES
+                )
+                return url, signed_headers(url)
+
+            async def once(url: str, headers: dict[str, str]) -> bytes:
+                async with self._get(url, headers) as resp:
                     await self._raise_for(resp)
                     return bytes(await resp.read())
 
-            body = await self._retrying(
-                "ListObjectsV2", "list_objects_v2", params, f"s3://{bucket}/{prefix}", once
-            )
+            body = await self._retrying("ListObjectsV2", sign, f"s3://{bucket}/{prefix}", once)
             root = ET.fromstring(body)  # noqa: S314 - S3's SigV4-authenticated response; expat >= 2.4 caps entity expansion
             del body
             ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
@@ -269,24 +358,23 @@ class PresignedTransport:
                 return
 
     async def fetch(self, bucket: str, key: str, path: Path, *, checksum: bool, md5: bool) -> Fetched | None:
-        # ChecksumMode is not hoisted into the query: botocore signs it as a header (X-Amz-SignedHeaders=
-        # host;x-amz-checksum-mode), so the request must carry it; signed_headers() adds exactly what was signed.
-        params: dict[str, str] = {"Bucket": bucket, "Key": key}
-        if checksum:
-            params["ChecksumMode"] = "ENABLED"
+        # ChecksumMode is a signed header (X-Amz-SignedHeaders=host;x-amz-checksum-mode), as botocore's presigner
+        # signs it: the request carries exactly the headers that were signed.
+        def sign() -> Awaitable[tuple[str, dict[str, str]]]:
+            return self.signer.get_object(bucket, key, checksum)
 
-        async def once(url: str) -> Fetched | None:
+        async def once(url: str, headers: dict[str, str]) -> Fetched | None:
             try:
-                return await self._once(url, path, md5)
+                return await self._once(url, headers, path, md5)
             except HttpError as exc:
                 if exc.status == 404 and exc.code == "NoSuchKey":  # not NoSuchBucket: that must fail
                     return None
                 raise
 
-        return await self._retrying("GetObject", "get_object", params, repr(key), once)
+        return await self._retrying("GetObject", sign, repr(key), once)
 
-    async def _once(self, url: str, path: Path, want_md5: bool) -> Fetched:
-        async with self._get(url) as resp:
+    async def _once(self, url: str, headers: dict[str, str], path: Path, want_md5: bool) -> Fetched:
+        async with self._get(url, headers) as resp:
             await self._raise_for(resp)
             h = Hasher(want_md5)
             with open(path, "wb") as f:  # noqa: ASYNC230 - page-cache writes; a thread hop per chunk costs more

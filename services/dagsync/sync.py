@@ -18,14 +18,14 @@ import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from platform_common.aws import AwsApis, aio_client, aio_session, client_config
+from platform_common.aws import aio_client, aio_session, client_config
 from platform_common.redact import redact_text
 
 from . import planner
@@ -49,9 +49,6 @@ from .state import (
 )
 from .transport import GetError, Transport, make_transport
 
-# ListObjectsV2 + GetObject through the chosen transport (transport.py / fastget.py): same APIs, same IAM actions.
-AWS_APIS: AwsApis = {"s3": frozenset({"ListObjectsV2", "GetObject"})}
-
 log = logging.getLogger("dagsync")
 
 MANIFEST_MAX_BYTES = 64 << 20
@@ -62,7 +59,6 @@ class NotModified:
 
 
 NOT_MODIFIED = NotModified()
-CHUNK = 1 << 16
 KMS = ("aws:kms", "aws:kms:dsse")
 
 
@@ -135,7 +131,6 @@ class CycleResult:
         "list"  # how the cycle looked for changes: "list" (ListObjectsV2) | "manifest" (conditional GET)
     )
     outside_manifest: tuple[str, ...] = ()  # listed objects the manifest does not name (reported, not synced)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _libc: Any = None
@@ -196,7 +191,7 @@ class Syncer:
         self.source: S3Url = parse_s3_url(settings.source, "source (--source / DAGSYNC_SOURCE)")
         self.paths = Paths.for_dest(settings.dest, settings.state_dir)
         self.s3 = s3
-        self.metrics: Any = metrics if metrics is not None else NullMetrics()
+        self.metrics: Metrics | NullMetrics = metrics if metrics is not None else NullMetrics()
         self.sidecar_id = settings.the_sidecar_id()
         self.include = settings.globs("include")
         self.exclude = settings.globs("exclude")
@@ -206,7 +201,7 @@ class Syncer:
         self._since_list = settings.list_every
         self._retry: Any = None
         if settings.transport == "presigned":  # one retry quota per client, as botocore keeps
-            from .fastget import StandardRetry
+            from .presigned import StandardRetry
 
             self._retry = StandardRetry(s3, settings.max_attempts)
 
@@ -259,8 +254,7 @@ class Syncer:
         res.check = "manifest"
         got = await self._fetch_manifest(if_none_match=str(seen["manifest_etag"]))
         if isinstance(got, NotModified):  # the quiet cycle: 304, nothing else
-            res.outcome, res.commit = "unchanged", seen.get("commit")
-            res.unsafe = tuple(tuple(u) for u in seen.get("unsafe", ()))  # type: ignore[misc]
+            self._adopt(res, "unchanged", published, seen)
             self._maybe_gc(published)
             return True
         if got is None:
@@ -281,9 +275,7 @@ class Syncer:
                     and now_seen.get("version") == now_published
                     and (now_seen.get("manifest_etag") == etag)
                 ):
-                    res.outcome, res.version = "adopted", now_published
-                    res.commit = now_seen.get("commit")
-                    res.unsafe = tuple(tuple(u) for u in now_seen.get("unsafe", ()))  # type: ignore[misc]
+                    self._adopt(res, "adopted", now_published, now_seen)
                     return True
                 moved = True  # ours may be older than what was published meanwhile: let the LIST decide
             else:
@@ -298,8 +290,7 @@ class Syncer:
         lid = planner.listing_id(listing)
         res.listed, res.listing_id = len(listing), lid
         if self._is_current(seen, published, lid, listing):  # ETag short-circuit: LIST only
-            res.outcome, res.commit = "unchanged", (seen or {}).get("commit")
-            res.unsafe = tuple((seen or {}).get("unsafe", ()))
+            self._adopt(res, "unchanged", published, seen)
             self._report_outside(res, seen, published, listing)
             self._maybe_gc(published)
             return
@@ -309,20 +300,20 @@ class Syncer:
             if (now_published, now_seen) != (published, seen):
                 # Another sidecar published while we listed or waited: adopt it, or list again under the
                 # lock so a stale listing never replaces a newer version.
+                if not self._is_current(now_seen, now_published, lid, listing):
+                    listing = await self._list()
+                    lid = planner.listing_id(listing)
+                    res.listed, res.listing_id = len(listing), lid
                 if self._is_current(now_seen, now_published, lid, listing):
-                    res.outcome, res.version = "adopted", now_published
-                    res.commit = (now_seen or {}).get("commit")
-                    res.unsafe = tuple((now_seen or {}).get("unsafe", ()))
+                    self._adopt(res, "adopted", now_published, now_seen)
                     return
-                listing = await self._list()
-                lid = planner.listing_id(listing)
-                res.listed, res.listing_id = len(listing), lid
-                if self._is_current(now_seen, now_published, lid, listing):
-                    res.outcome, res.version = "adopted", now_published
-                    res.commit = (now_seen or {}).get("commit")
-                    return
-            published = now_published
-            await self._publish(res, listing, lid, published)
+            await self._publish(res, listing, lid, now_published)
+
+    @staticmethod
+    def _adopt(res: CycleResult, outcome: str, version: str | None, seen: dict[str, Any] | None) -> None:
+        """The published version stands (unchanged, or another sidecar's): report it and its unsafe keys."""
+        res.outcome, res.version, res.commit = outcome, version, (seen or {}).get("commit")
+        res.unsafe = tuple((str(u[0]), str(u[1])) for u in (seen or {}).get("unsafe", ()))
 
     def _report_outside(
         self,

@@ -2,8 +2,8 @@
 
 - ``botocore`` (default): the aiobotocore ``ListObjectsV2`` paginator and ``GetObject``, with the client's
   ``standard`` retry mode doing the retries.
-- ``presigned`` (opt-in, ``fastget.py``): SigV4-presigned URLs over one aiohttp session; retry decisions by
-  ``botocore.retries.standard``. Unproven against real S3: see docs/adr/0001-dag-sync.md.
+- ``presigned`` (``presigned.py``): SigV4 query-signed URLs over one aiohttp session; endpoint rules, signer and
+  retry decisions are botocore's. See docs/adr/0001-dag-sync.md §8.
 
 Both yield the same ``Listed`` pages and ``Fetched`` results, so the shell (``sync.py``) does not care which runs.
 Bodies are streamed to the file in chunks while hashed; an object is never held in memory.
@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from platform_common.aws import AwsApis
 
+# Every S3 call of the sync, both transports and the manifest GET in sync.py: same APIs, same IAM actions.
 AWS_APIS: AwsApis = {"s3": frozenset({"ListObjectsV2", "GetObject"})}
 
 TransportName = Literal["botocore", "presigned"]
@@ -150,7 +151,7 @@ def make_transport(
     if name == "botocore":
         return BotocoreTransport(s3)
     if name == "presigned":
-        from .fastget import PresignedTransport
+        from .presigned import PresignedTransport
 
         return PresignedTransport(
             s3,
