@@ -100,6 +100,7 @@ locals {
     AIRFLOW_DB_PORT                          = tostring(var.db_port)
     AIRFLOW_DB_NAME                          = var.db_name
     AIRFLOW_DB_SSLMODE                       = "require"
+    AIRFLOW_DB_SECRET_ARN                    = var.db_master_secret_arn # re-read after a rotation (docs/adr/0014)
     AIRFLOW_REDIS_HOST                       = var.redis_host
     AIRFLOW_REDIS_PORT                       = tostring(var.redis_port)
     AIRFLOW_REDIS_TLS                        = "true"
@@ -297,7 +298,10 @@ locals {
     ] : [],
   ) }
 
+  # The Airflow components read the DB master secret again when RDS rotated the password (images/airflow/
+  # platform_db_auth.py, docs/adr/0014-db-secret-rotation.md).
   airflow_task_statements = concat(
+    local.db_secret_reader,
     [
       { Sid = "TaskLogsObjects", Effect = "Allow", Action = ["s3:GetObject", "s3:PutObject"], Resource = ["${local.logs_bucket_arn}/${var.logs_prefix}/*"] },
       { Sid = "TaskLogsList", Effect = "Allow", Action = ["s3:ListBucket"], Resource = local.logs_bucket_arn, Condition = { StringLike = { "s3:prefix" = ["${var.logs_prefix}/*"] } } },
