@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from devtools.infra_copy import copy_infra  # noqa: E402
 from devtools.localstack.client import AirflowClient  # noqa: E402
 from devtools.localstack.config import StackConfig  # noqa: E402
 from devtools.localstack.stack import admin_password_file  # noqa: E402
@@ -60,10 +61,7 @@ def run_interval(interval: float | None, publishes: int, seed: int) -> dict[str,
     source = root / "dags"
     shutil.copytree(REPO / "dags", source)
     infra = root / "infra"
-    ignore = shutil.ignore_patterns(
-        ".terraform", ".infra", ".terraform-cache", "emulated_override.tf", "*.tfstate*"
-    )
-    shutil.copytree(REPO / "infra", infra, ignore=ignore)
+    copy_infra(infra)
     state = root / "state"
     cli = [sys.executable, "-m", "devtools.localstack", "--state-dir", str(state)]
     tf_vars = {}

@@ -14,8 +14,8 @@ sys.path.insert(0, str(REPO))
 
 from infractl import iamdocs  # noqa: E402
 
+from devtools.infra_copy import INFRA_BIN, copy_infra, import_certificate, tf_env  # noqa: E402
 from devtools.servers import start_moto  # noqa: E402
-from tests.infra.conftest import INFRA_BIN, copy_infra, import_certificate, tf_env  # noqa: E402
 
 
 def main() -> int:

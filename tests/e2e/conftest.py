@@ -24,10 +24,10 @@ import boto3
 import httpx
 import pytest
 
+from devtools.infra_copy import copy_infra  # the one private copy of infra/ (no state, no .terraform)
 from devtools.localstack.client import AirflowClient
 from devtools.localstack.config import StackConfig
 from devtools.localstack.procs import Supervisor
-from tests.infra.conftest import copy_infra  # the one private copy of infra/ (no state, no .terraform)
 
 REPO = Path(__file__).resolve().parent.parent.parent
 

@@ -3,12 +3,9 @@ and one emulated plan of envs/dev against a dedicated, patched moto server (devt
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +13,19 @@ from typing import Any
 
 import pytest
 
+from devtools.infra_copy import INFRA, INFRA_BIN, REPO, copy_infra, import_certificate, tf_env
 from devtools.servers import Server, start_moto
 
-REPO = Path(__file__).resolve().parents[2]
-INFRA = REPO / "infra"
-INFRA_BIN = str(Path(sys.executable).parent / "infra")
-PLUGIN_CACHE = INFRA / ".terraform-cache"
+__all__ = [
+    "INFRA",
+    "INFRA_BIN",
+    "REPO",
+    "Emulated",
+    "copy_infra",
+    "import_certificate",
+    "tf_binary",
+    "tf_env",
+]
 
 
 def tf_binary() -> str:
@@ -30,73 +34,6 @@ def tf_binary() -> str:
         if found:
             return found
     pytest.fail("neither tofu nor terraform on PATH (the machine image ships terraform in /usr/local/bin)")
-
-
-def tf_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Env for tofu/terraform and `infra` here: the offline provider mirror is opt-in (INFRA_TF_MIRROR=1 makes
-    `infra` use infra/tf-cli.hcl; TF_CLI_CONFIG_FILE is for the tests' direct tofu/terraform calls)."""
-    PLUGIN_CACHE.mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_VAR_"))}
-    env.update(
-        {
-            "INFRA_TF_MIRROR": "1",
-            "TF_CLI_CONFIG_FILE": str(INFRA / "tf-cli.hcl"),
-            "TF_PLUGIN_CACHE_DIR": str(PLUGIN_CACHE),
-            "TF_IN_AUTOMATION": "1",
-            "TF_INPUT": "0",
-            "CHECKPOINT_DISABLE": "1",
-        }
-    )
-    env.update(extra or {})
-    return env
-
-
-def copy_infra(dest: Path) -> Path:
-    """A private copy of infra/ (no .terraform, no state) so tests never touch the developer's working dirs."""
-    ignore = shutil.ignore_patterns(
-        ".terraform", ".infra", ".terraform-cache", "emulated_override.tf", "*.tfstate*"
-    )
-    shutil.copytree(INFRA, dest, ignore=ignore)
-    return dest
-
-
-def import_certificate(endpoint: str) -> str:
-    """A self-signed certificate imported into the emulator's ACM (the ALB's HTTPS listener needs one)."""
-    import boto3
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "airflow.dev.internal")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    acm = boto3.client(
-        "acm",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    out = acm.import_certificate(
-        Certificate=cert.public_bytes(serialization.Encoding.PEM),
-        PrivateKey=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        ),
-    )
-    return str(out["CertificateArn"])
 
 
 @dataclass
