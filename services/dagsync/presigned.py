@@ -40,7 +40,7 @@ from botocore.exceptions import (
 from botocore.retries import quota, standard
 from botocore.utils import percent_encode
 
-from .transport import CHUNK, Fetched, GetError, Hasher, Listed
+from .transport import CHUNK, Fetched, GetError, Hasher, Listed, s3_error_kind
 
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 T = TypeVar("T")
@@ -284,9 +284,7 @@ class PresignedTransport:
                 wait = self.retry.delay(ctx)
                 if wait is None:
                     kind = (
-                        "throttled"
-                        if self.retry.is_throttling(ctx)
-                        else ("access" if err.status == 403 else "s3")
+                        "throttled" if self.retry.is_throttling(ctx) else s3_error_kind(err.code, err.status)
                     )
                     raise GetError(
                         kind, f"S3 {op} {what}: {err} after {attempt} attempts", err.status, err.code

@@ -47,7 +47,7 @@ from .state import (
     write_index,
     write_json,
 )
-from .transport import GetError, Transport, make_transport
+from .transport import GetError, Transport, make_transport, s3_error_kind
 
 log = logging.getLogger("dagsync")
 
@@ -80,14 +80,7 @@ def classify(exc: BaseException) -> tuple[str, str]:
         err = exc.response.get("Error", {})
         code = str(err.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in ("PreconditionFailed", "NoSuchKey", "412") or status == 412:
-            kind = "changed"
-        elif code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
-            kind = "access"
-        elif code in ("SlowDown", "Throttling", "ThrottlingException", "503"):
-            kind = "throttled"
-        else:
-            kind = "s3"
+        kind = s3_error_kind(code, status)
         msg = f"S3 {exc.operation_name}: {code or status} {err.get('Message', '')}".strip()
     elif isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         kind, msg = "disk_full", f"no space left on device: {exc.filename or ''}".strip()
@@ -122,6 +115,7 @@ class CycleResult:
     deleted: int = 0
     bytes: int = 0
     unverified: int = 0
+    vanished: int = 0  # listed, then answered 404 NoSuchKey (mirror mode): published without them
     unsafe: tuple[tuple[str, str], ...] = ()
     error: str | None = None
     error_kind: str | None = None
@@ -410,7 +404,8 @@ class Syncer:
             paths.current_file,
             {
                 "version": version,
-                "listing_id": lid,
+                # a listing with vanished objects is not "the published one": the next LIST plans again
+                "listing_id": lid if not res.vanished else None,
                 "commit": plan.commit,
                 "mode": plan.mode,
                 "manifest_etag": manifest_etag,
@@ -581,7 +576,8 @@ class Syncer:
         )
         if got is None:
             if d.expect_sha256 is None:
-                return None  # deleted since the LIST: the next LIST agrees
+                res.vanished += 1
+                return None  # deleted since the LIST: the next LIST decides
             raise SyncError(
                 "manifest", f"{d.rel!r} is listed in the manifest but was deleted from the bucket"
             )

@@ -46,6 +46,22 @@ class Fetched:
     md5: str | None
 
 
+_CHANGED_CODES = frozenset({"PreconditionFailed", "NoSuchKey", "412"})
+_ACCESS_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"})
+_THROTTLED_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "503"})
+
+
+def s3_error_kind(code: str, status: int | None) -> str:
+    """The error-kind metric label of an S3 error answer, the same for both transports."""
+    if code in _CHANGED_CODES or status == 412:
+        return "changed"
+    if code in _ACCESS_CODES or status == 403:
+        return "access"
+    if code in _THROTTLED_CODES or status == 503:
+        return "throttled"
+    return "s3"
+
+
 class GetError(Exception):
     """A request that failed for good (after retries); ``kind`` is the error-kind metric label."""
 

@@ -33,11 +33,11 @@ def _files(local) -> dict[str, bytes]:
     return {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()}
 
 
-def test_quiet_cycle_is_one_conditional_get_with_a_manifest(s3, bucket, proxy, tmp_path) -> None:
+def test_quiet_cycle_is_one_conditional_get_with_a_manifest(s3, bucket, proxy, tmp_path, transport) -> None:
     local = _local(tmp_path, N)
     assert publish_once(local, bucket).manifest_written
     dest = tmp_path / "dags"
-    with SyncLoop(settings_for(bucket, dest, list_every=4)) as loop:
+    with SyncLoop(settings_for(bucket, dest, list_every=4, transport=transport)) as loop:
         proxy.reset_counts()
         res = loop.cycle()  # first cycle of a process: LIST
         assert res.ok and res.outcome == "published" and res.check == "list", res.error

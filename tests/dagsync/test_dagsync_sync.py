@@ -88,7 +88,7 @@ def test_deletions_propagate_and_old_versions_are_collected(s3, bucket, tmp_path
     assert sorted(os.listdir(Paths.for_dest(dest).versions)) == [Path(os.readlink(dest)).name]
 
 
-def test_hostile_keys_are_skipped_and_counted(s3, bucket, proxy, tmp_path) -> None:
+def test_hostile_keys_are_skipped_and_counted(s3, bucket, proxy, tmp_path, transport) -> None:
     hostile = HOSTILE_KEYS
     for key in hostile:
         put(s3, bucket, key, b"evil")
@@ -97,7 +97,7 @@ def test_hostile_keys_are_skipped_and_counted(s3, bucket, proxy, tmp_path) -> No
     put(s3, bucket, "dags/folder/", b"")  # console "folder" marker: ignored, not hostile
     dest = tmp_path / "sub" / "dags"
     dest.parent.mkdir()
-    res = sync_once(settings_for(bucket, dest))
+    res = sync_once(settings_for(bucket, dest, transport=transport))
     assert res.ok, res.error
     assert tree(dest) == {"ok.py": b"ok", "both/inner.py": b"inner"}
     assert dict(res.unsafe) == {k.removeprefix("dags/"): why for k, why in hostile.items()}
@@ -305,14 +305,14 @@ def test_include_exclude(s3, bucket, tmp_path) -> None:
     assert res.ok and set(tree(dest)) == {"a.py", "sub/c.py"}
 
 
-def test_verification_sources(s3, bucket, tmp_path) -> None:
+def test_verification_sources(s3, bucket, tmp_path, transport) -> None:
     """SHA-256 checksum when present, else MD5 from a single-part non-KMS ETag, else counted as unverified."""
     put(s3, bucket, "dags/sha.py", b"S", ChecksumAlgorithm="SHA256")
     put(s3, bucket, "dags/md5.py", b"M")
     put(s3, bucket, "dags/kms.py", b"K", ServerSideEncryption="aws:kms")
     listed = {o["Key"]: o for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
     assert listed["dags/sha.py"]["ChecksumAlgorithm"] == ["SHA256"]
-    res = sync_once(settings_for(bucket, tmp_path / "dags"))
+    res = sync_once(settings_for(bucket, tmp_path / "dags", transport=transport))
     assert res.ok, res.error
     assert res.unverified == 1  # the KMS object: its ETag is not an MD5
     assert tree(tmp_path / "dags") == {"sha.py": b"S", "md5.py": b"M", "kms.py": b"K"}
