@@ -9,10 +9,13 @@ PY := $(VENV)/bin/python
 PIP_FLAGS := --disable-pip-version-check --quiet
 PYTEST_ARGS ?=
 
-.PHONY: help test test-fast lint typecheck venv airflow-venv local local-down local-clean local-status bench clean
+# Every target below is a command, none a file (tests/workflows/test_makefile.py keeps this list exact).
+.PHONY: help venv airflow-venv system-packages lint test test-fast local local-status local-down local-clean \
+	diagram adr-index bench-scaler bench-healthcheck bench-e2e bench-venv bench-dagsync tools-venv dev destroy \
+	iam-docs infra-docs infra-fmt infra-validate clean
 
 help: ## List targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # --- environments -----------------------------------------------------------------------------------------
 $(VENV)/.installed: pyproject.toml requirements/lock.txt
@@ -37,9 +40,10 @@ system-packages:
 	@scripts/ensure-system-packages.sh
 
 # --- checks -----------------------------------------------------------------------------------------------
-lint: venv ## ruff + mypy
-	$(VENV)/bin/ruff check services tests devtools bench
-	$(VENV)/bin/ruff format --check services devtools
+LINT_PATHS := services tests devtools bench scripts infra/scripts
+lint: venv ## ruff (services, tests, devtools, bench, scripts, infra/scripts) + mypy
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check services devtools scripts infra/scripts
 	$(VENV)/bin/mypy
 
 # INFRA_TF_MIRROR=1: the tests take the aws provider from this project's offline mirror (infra/tf-cli.hcl), never
@@ -50,12 +54,12 @@ test: system-packages venv airflow-venv tools-venv ## Install everything the tes
 test-fast: venv ## Unit and property tests only (no Airflow, no e2e, nothing slow)
 	INFRA_TF_MIRROR=1 $(VENV)/bin/pytest -m "not airflow and not e2e and not slow" $(PYTEST_ARGS)
 
-# --- local stack: infra/envs/local applied to emulated AWS, its task definitions run by devtools/fargate ----------
+# --- local stack: the local env (infra/envs/local) on emulated AWS, its task definitions run by devtools/fargate -----
 # State (PID files, logs, data) in LOCAL_STATE; see docs/adr/0008-local-stack-and-config.md.
 LOCAL_STATE ?= .local
 LOCALSTACK := $(PY) -m devtools.localstack --state-dir $(LOCAL_STATE)
 
-local: system-packages venv airflow-venv ## Deploy infra/envs/local to emulated AWS and run its ECS tasks locally
+local: system-packages venv airflow-venv ## Deploy the local env (infra/envs/local) to emulated AWS and run its ECS tasks locally
 	@$(LOCALSTACK) up
 
 local-status: ## PID, port and log of every local process
@@ -68,7 +72,6 @@ local-clean: ## Stop the local stack and remove its state
 	@$(LOCALSTACK) clean
 
 # --- docs (issue: CI/CD, diagram, runbooks) ----------------------------------------------------------------
-.PHONY: diagram adr-index
 diagram: venv ## Regenerate docs/architecture.png (+ its model fingerprint) from docs/architecture.py
 	@command -v dot >/dev/null || scripts/ensure-system-packages.sh
 	$(PY) docs/architecture.py
@@ -98,7 +101,6 @@ bench-dagsync: system-packages venv airflow-venv bench-venv ## dagsync vs aws s3
 	$(PY) bench/dagsync/bench_sync.py --latency-ms 25
 
 # --- infra (issue 6): OpenTofu/Terraform through `infra` (services/infractl) -----------------------------------
-.PHONY: tools-venv dev destroy iam-docs infra-fmt infra-validate infra-docs
 TOOLS_VENV := .venv-tools
 INFRA_CLI := $(VENV)/bin/infra
 
@@ -111,10 +113,10 @@ $(TOOLS_VENV)/.installed: requirements/tools.txt
 
 tools-venv: $(TOOLS_VENV)/.installed ## checkov in .venv-tools
 
-dev: venv ## Apply infra/envs/dev (plan, policy gate, then asks before applying)
+dev: venv ## Apply dev: infra/platform with infra/envs/dev's settings (plan, policy gate, then asks)
 	$(INFRA_CLI) apply dev
 
-destroy: venv ## Tear infra/envs/dev down (asks first)
+destroy: venv ## Tear dev down (asks first)
 	$(INFRA_CLI) destroy dev
 
 iam-docs: venv ## Render every IAM/resource policy of the dev plan to docs/iam/ (throwaway moto, no AWS)
@@ -126,8 +128,12 @@ infra-docs: venv ## Regenerate the Inputs/Outputs tables of the module READMEs
 infra-fmt: ## terraform/tofu fmt of infra/
 	TF_CLI_CONFIG_FILE=$(CURDIR)/infra/tf-cli.hcl $$(command -v tofu || command -v terraform) fmt -recursive infra
 
-infra-validate: venv ## init -backend=false + validate of every module, example and env (offline mirror)
+infra-validate: venv ## init -backend=false + validate of the root module, every module and example (offline mirror)
 	$(VENV)/bin/pytest -q tests/infra/test_static.py -k "validate or fmt"
 
-clean: ## Remove venvs and caches
-	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache
+CLEAN_PATHS := $(VENV) $(AIRFLOW_VENV) $(TOOLS_VENV) $(BENCH_VENV) $(LOCAL_STATE) .pytest_cache .mypy_cache \
+	.ruff_cache .hypothesis
+clean: ## Stop the local stack, remove every venv, the local stack's state (.local) and the caches
+	@if [ -x $(PY) ] && [ -d $(LOCAL_STATE) ]; then $(LOCALSTACK) clean; fi
+	@echo "==> removing $(CLEAN_PATHS)"
+	rm -rf $(CLEAN_PATHS)

@@ -3,7 +3,7 @@ variable "org" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.org)) # the same rule as infra/envs/*/variables.tf
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.org)) # the same rule as infra/platform/variables.tf
     error_message = "org must be 2-16 lowercase letters, digits or dashes, starting with a letter."
   }
 }

@@ -1,1 +1,1 @@
-"""`infra`: drive OpenTofu (or Terraform) for infra/envs/<env> with the repo's CLI config and a Rego policy gate."""
+"""`infra`: OpenTofu (or Terraform) over infra/platform for one env, infra/envs/<env>, with a Rego policy gate."""

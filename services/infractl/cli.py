@@ -15,11 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gate, iamdocs, migrate, tf, tfdocs
-from .paths import InfraError, env_dir, infra_dir, work_dir
+from platform_common.exitcodes import DENIED, FAILED, INTERRUPTED, OK, USAGE
 
-EXIT_ERROR = 2
-EXIT_DENIED = 3
+from . import gate, iamdocs, migrate, tf, tfdocs
+from .paths import InfraError, env_dir, infra_dir, root_dir, var_files, work_dir
+
+
+class TfFailed(InfraError):
+    """tofu ran and failed (init, plan, apply, destroy) or the migration task failed: exit FAILED, not USAGE."""
+
 
 # Envs that exist only for the emulator (`make local`): never applied to a real account.
 EMULATOR_ONLY = frozenset({"local"})
@@ -32,8 +36,10 @@ class Ctx:
     endpoint: str | None
     binary: str
     proc_env: dict[str, str]
-    dir: Path
-    work: Path
+    dir: Path  # infra/envs/<env>: settings.tfvars, backend.hcl, terraform.tfvars
+    work: Path  # infra/envs/<env>/.infra: plans, plan JSON, emulated state
+    root: Path  # where tofu runs: infra/platform, or the env's private copy of it when emulated
+    var_files: list[Path]
     vars: list[str]
     yes: bool
 
@@ -61,7 +67,7 @@ def _migrate_timeout() -> float:
 
 
 def _tf_args_vars(ctx: Ctx) -> list[str]:
-    args: list[str] = []
+    args = [f"-var-file={p}" for p in ctx.var_files]
     for v in ctx.vars:
         args += ["-var", v]
     return args
@@ -101,22 +107,30 @@ def make_ctx(args: argparse.Namespace) -> Ctx:
         )
     binary = tf.pick_binary()
     d = env_dir(args.env)
+    work = work_dir(args.env)
     proc_env = tf.tf_env()
     if emulated:
         proc_env.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
         proc_env.setdefault("AWS_REGION", "us-east-1")
         proc_env.setdefault("AWS_DEFAULT_REGION", proc_env["AWS_REGION"])
+        root = tf.emulated_root(work)
+        data_dir = root.parent / ".terraform"
+    else:
+        root = root_dir()
+        data_dir = d / ".terraform"  # per env: its own backend and providers, never another env's
+    proc_env["TF_DATA_DIR"] = str(data_dir)
     return Ctx(
-        args.env, emulated, endpoint, binary, proc_env, d, work_dir(args.env), list(args.var or []), args.yes
-    )
+        args.env, emulated, endpoint, binary, proc_env, d, work, root, var_files(args.env),
+        list(args.var or []), args.yes,
+    )  # fmt: skip
 
 
 def init(ctx: Ctx, force: bool = False) -> None:
-    mode = "emulated" if ctx.emulated else "real"
-    marker = ctx.work / f"initialized-{mode}"
-    state = ctx.work / "emulated.tfstate"
-    tf.write_override(ctx.dir, ctx.endpoint, state)
-    if marker.exists() and (ctx.dir / ".terraform").is_dir() and not force:
+    tf.write_override(ctx.root, ctx.endpoint, ctx.work / "emulated.tfstate")
+    marker = ctx.work / f"initialized-{'emulated' if ctx.emulated else 'real'}"
+    # the marker names the root it was made for: a data dir from before infra/platform (or a moved repo) re-inits
+    done = marker.is_file() and marker.read_text() == str(ctx.root)
+    if done and Path(ctx.proc_env["TF_DATA_DIR"]).is_dir() and not force:
         return
     args = ["init", "-input=false", "-reconfigure"]
     if not ctx.emulated:
@@ -125,13 +139,11 @@ def init(ctx: Ctx, force: bool = False) -> None:
             raise InfraError(
                 f"{backend} missing: copy backend.hcl.example next to it and fill in the state bucket"
             )
-        args.append(f"-backend-config={backend.name}")
-    r = tf.run(ctx.binary, args, ctx.dir, ctx.proc_env)
+        args.append(f"-backend-config={backend}")
+    r = tf.run(ctx.binary, args, ctx.root, ctx.proc_env)
     if r.returncode != 0:
-        raise InfraError(f"init failed for {ctx.env} (exit {r.returncode}): see the output above")
-    for old in ctx.work.glob("initialized-*"):
-        old.unlink()
-    marker.touch()
+        raise TfFailed(f"init failed for {ctx.env} (exit {r.returncode}): see the output above")
+    marker.write_text(str(ctx.root))
 
 
 @dataclass
@@ -150,14 +162,14 @@ def plan(ctx: Ctx, destroy: bool = False) -> PlanResult:
     args = ["plan", "-input=false", "-detailed-exitcode", f"-out={plan_file}", *_tf_args_vars(ctx)]
     if destroy:
         args.append("-destroy")
-    r = tf.run(ctx.binary, args, ctx.dir, ctx.proc_env)
+    r = tf.run(ctx.binary, args, ctx.root, ctx.proc_env)
     if r.returncode not in (0, 2):
-        raise InfraError(f"plan failed for {ctx.env} (exit {r.returncode}): see the output above")
+        raise TfFailed(f"plan failed for {ctx.env} (exit {r.returncode}): see the output above")
     shown = tf.run(
-        ctx.binary, ["show", "-json", str(plan_file)], ctx.dir, ctx.proc_env, capture=True, echo=False
+        ctx.binary, ["show", "-json", str(plan_file)], ctx.root, ctx.proc_env, capture=True, echo=False
     )
     if shown.returncode != 0:
-        raise InfraError(f"show -json failed: {shown.stderr.strip().splitlines()[-1:]}")
+        raise TfFailed(f"show -json failed: {shown.stderr.strip().splitlines()[-1:]}")
     json_file = ctx.work / ("destroy.plan.json" if destroy else "plan.json")
     json_file.write_text(shown.stdout)
     denies = (
@@ -191,23 +203,23 @@ def confirm(ctx: Ctx, what: str) -> None:
 def cmd_plan(ctx: Ctx) -> int:
     res = plan(ctx)
     print(f"plan JSON: {res.json_file}", file=sys.stderr)
-    return 0 if report_gate(res) else EXIT_DENIED
+    return OK if report_gate(res) else DENIED
 
 
 def cmd_apply(ctx: Ctx) -> int:
     res = plan(ctx)
     if not report_gate(res):
         print(f"infra: refusing to apply {ctx.env}: the policy gate denied the plan", file=sys.stderr)
-        return EXIT_DENIED
+        return DENIED
     if not res.changes:
         print(f"{ctx.env}: no changes", file=sys.stderr)
-        return 0
+        return OK
     confirm(ctx, f"Apply the plan above to {ctx.env}{' (emulated)' if ctx.emulated else ''}")
     r = tf.run(
-        ctx.binary, ["apply", "-input=false", *_parallelism(), str(res.plan_file)], ctx.dir, ctx.proc_env
+        ctx.binary, ["apply", "-input=false", *_parallelism(), str(res.plan_file)], ctx.root, ctx.proc_env
     )
     if r.returncode != 0:
-        raise InfraError(f"apply failed for {ctx.env} (exit {r.returncode}): see the output above")
+        raise TfFailed(f"apply failed for {ctx.env} (exit {r.returncode}): see the output above")
     return cmd_migrate(ctx)
 
 
@@ -217,7 +229,7 @@ def cmd_migrate(ctx: Ctx) -> int:
         check_credentials(ctx)
     init(ctx)
     out = tf.run(
-        ctx.binary, ["output", "-json", "migrate_task"], ctx.dir, ctx.proc_env, capture=True, echo=False
+        ctx.binary, ["output", "-json", "migrate_task"], ctx.root, ctx.proc_env, capture=True, echo=False
     )
     if out.returncode != 0:
         raise InfraError(f"no migrate_task output in {ctx.env}: apply it first (`infra apply {ctx.env}`)")
@@ -232,7 +244,7 @@ def cmd_migrate(ctx: Ctx) -> int:
     finally:
         os.environ.clear()
         os.environ.update(env_backup)
-    return 0
+    return OK
 
 
 def cmd_destroy(ctx: Ctx) -> int:
@@ -241,15 +253,25 @@ def cmd_destroy(ctx: Ctx) -> int:
     init(ctx)
     confirm(ctx, f"DESTROY every resource of {ctx.env}{' (emulated)' if ctx.emulated else ''}")
     args = ["destroy", "-input=false", "-auto-approve", *_parallelism(), *_tf_args_vars(ctx)]
-    r = tf.run(ctx.binary, args, ctx.dir, ctx.proc_env)
+    r = tf.run(ctx.binary, args, ctx.root, ctx.proc_env)
     if r.returncode != 0:
-        raise InfraError(f"destroy failed for {ctx.env} (exit {r.returncode}): see the output above")
-    return 0
+        raise TfFailed(f"destroy failed for {ctx.env} (exit {r.returncode}): see the output above")
+    return OK
+
+
+def cmd_output(ctx: Ctx, name: str | None) -> int:
+    """`tofu output` of the env (its backend and data dir): `-raw NAME` for one value, else all of them."""
+    init(ctx)
+    args = ["output", "-raw", name] if name else ["output"]
+    r = tf.run(ctx.binary, args, ctx.root, ctx.proc_env, echo=False)
+    if r.returncode != 0:
+        raise TfFailed(f"output failed for {ctx.env} (exit {r.returncode}): see the output above")
+    return OK
 
 
 def cmd_init(ctx: Ctx) -> int:
     init(ctx, force=True)
-    return 0
+    return OK
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -257,7 +279,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise InfraError(f"{path} not found: run `infra plan ENV` first (it writes .infra/plan.json)")
     denies = gate.evaluate_file(path, infra_dir() / "policies")
-    return 0 if report_gate(PlanResult(path, path, True, denies)) else EXIT_DENIED
+    return OK if report_gate(PlanResult(path, path, True, denies)) else DENIED
 
 
 def cmd_iam_docs(args: argparse.Namespace) -> int:
@@ -267,7 +289,7 @@ def cmd_iam_docs(args: argparse.Namespace) -> int:
     files = iamdocs.render(args.env, json.loads(path.read_text()))
     for p in iamdocs.write(Path(args.out), files):
         print(f"wrote {p}", file=sys.stderr)
-    return 0
+    return OK
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -279,7 +301,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
         raise InfraError(f"module README tables stale: {', '.join(stale)}; run `infra docs`")
     for name in stale:
         print(f"updated infra/modules/{name}/README.md", file=sys.stderr)
-    return 0
+    return OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sp = sub.add_parser(name, help=help_)
         sp.add_argument("env", help="environment under infra/envs (dev, prod; local = the emulator's)")
+    sp = sub.add_parser(
+        "output", help="print the env's outputs (or one, raw), e.g. `infra output dev alb_dns_name`"
+    )
+    sp.add_argument("env", help="environment under infra/envs")
+    sp.add_argument("name", nargs="?", help="one output, printed raw")
     sp = sub.add_parser("gate", help="run the policy gate over a plan JSON")
     sp.add_argument("plan_json")
     sp = sub.add_parser("iam-docs", help="render the IAM policies of a plan JSON to docs/iam/")
@@ -320,14 +347,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "docs":
             return cmd_docs(args)
         ctx = make_ctx(args)
+        if args.command == "output":
+            return cmd_output(ctx, args.name)
         commands = {"init": cmd_init, "plan": cmd_plan, "apply": cmd_apply, "destroy": cmd_destroy}
         return {**commands, "migrate": cmd_migrate}[args.command](ctx)
+    except (TfFailed, migrate.MigrateError) as exc:
+        print(f"infra: error: {exc}", file=sys.stderr)
+        return FAILED
     except (InfraError, gate.PolicyError) as exc:
         print(f"infra: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return USAGE
     except KeyboardInterrupt:
         print("infra: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ PROGRESS_EVERY = 30.0
 LOG_TAIL_LINES = 25
 
 
+class MigrateError(InfraError):
+    """The migration task could not run or failed: `infra` exits FAILED (platform_common/exitcodes.py)."""
+
+
 @dataclass(frozen=True)
 class MigrateTask:
     cluster: str
@@ -77,13 +81,13 @@ def run(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> float:
-    """Start the migration task, wait for it to stop; return its duration or raise InfraError with its log tail."""
+    """Start the migration task, wait for it to stop; return its duration or raise MigrateError with its log tail."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         return _run(spec, ecs, logs, timeout=timeout, say=say, clock=clock, sleep=sleep)
     except (BotoCoreError, ClientError) as exc:
-        raise InfraError(
+        raise MigrateError(
             f"ECS call for the migration task failed: {exc}; check credentials and the cluster, then `infra migrate ENV`"
         ) from None
 
@@ -113,7 +117,7 @@ def _run(
         },
     )
     if resp.get("failures") or not resp.get("tasks"):
-        raise InfraError(
+        raise MigrateError(
             f"RunTask of the migration task failed: {resp.get('failures')}; check the cluster and retry"
         )
     arn = resp["tasks"][0]["taskArn"]
@@ -126,7 +130,7 @@ def _run(
         if res.done:
             break
         if clock() - t0 > timeout:
-            raise InfraError(
+            raise MigrateError(
                 f"migration task {task_id} still running after {timeout:.0f}s: look at its log "
                 f"({spec.log_group} {spec.log_stream}/{task_id}) and stop it with `aws ecs stop-task`"
             )
@@ -145,7 +149,7 @@ def _run(
     say(f"migration task {task_id} failed ({code}; {res.reason or 'no stop reason'}); last log lines:")
     for line in tail or ["(no log events found)"]:
         say(f"    {line}")
-    raise InfraError(
+    raise MigrateError(
         f"migration task {task_id} failed with {code}: fix the cause shown above, then `infra migrate ENV`"
     )
 

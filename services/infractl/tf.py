@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .paths import InfraError, infra_dir
+from .paths import InfraError, infra_dir, root_dir
 
 # Services the provider talks to; in emulated mode each endpoint points at AWS_ENDPOINT_URL.
 EMULATED_ENDPOINTS = (
@@ -98,6 +98,30 @@ terraform {{
   }}
 }}
 """
+
+
+def emulated_root(work: Path) -> Path:
+    """A private copy of the root module for one env's emulated runs, with infra/modules linked next to it.
+
+    The emulator override must sit in the root module's directory; a copy per env keeps it out of infra/platform,
+    so a real plan never sees it and two envs never share it. ``<work>/emulated/platform/../modules`` resolves to
+    infra/modules as ``infra/platform/../modules`` does."""
+    base = work / "emulated"
+    root = base / root_dir().name
+    root.mkdir(parents=True, exist_ok=True)
+    link = base / "modules"
+    if not link.is_symlink():
+        link.symlink_to(os.path.relpath(infra_dir() / "modules", base), target_is_directory=True)
+    wanted = {p.name: p for p in root_dir().glob("*.tf")}
+    for old in root.glob("*.tf"):
+        if old.name not in wanted and old.name != OVERRIDE_NAME:
+            old.unlink()
+    for name, src in wanted.items():
+        (root / name).write_text(src.read_text())
+    lock = root_dir() / ".terraform.lock.hcl"
+    if lock.is_file() and not (root / lock.name).is_file():
+        (root / lock.name).write_text(lock.read_text())
+    return root
 
 
 def write_override(env_dir: Path, endpoint_url: str | None, state_path: Path) -> Path | None:

@@ -45,7 +45,7 @@ def test_access_analyzer_is_account_level_in_bootstrap() -> None:
     assert 'resource "aws_accessanalyzer_analyzer"' in "".join(
         p.read_text() for p in (INFRA / "bootstrap").glob("*.tf")
     )
-    for d in (INFRA / "modules", INFRA / "envs"):
+    for d in (INFRA / "modules", INFRA / "platform"):
         assert not any(
             "aws_accessanalyzer_analyzer" in p.read_text()
             for p in d.rglob("*.tf")

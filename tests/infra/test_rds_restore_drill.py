@@ -53,7 +53,12 @@ class Drill:
                             aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
 
     def tf(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([tf_binary(), *args], cwd=self.env_dir, env=self.env, capture_output=True, text=True,
+        """tofu as `infra --emulated` runs it for dev: its private root copy, data dir and settings."""
+        root = self.env_dir / ".infra" / "emulated" / "platform"
+        env = {**self.env, "TF_DATA_DIR": str(root.parent / ".terraform")}
+        if args[0] in ("plan", "import"):
+            args = (args[0], f"-var-file={self.env_dir / 'settings.tfvars'}", *args[1:])
+        return subprocess.run([tf_binary(), *args], cwd=root, env=env, capture_output=True, text=True,
                               timeout=timeout)  # fmt: skip
 
     def infra_plan(self, gate_may_deny: bool = False) -> dict[str, Any]:
@@ -77,14 +82,22 @@ def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
     try:
         infra = copy_infra(base / "infra")
         env_dir = infra / "envs" / "dev"
-        # dev's EFS setting (efs_one_zone = true), as an override file of the private copy
-        (env_dir / "efs_one_zone_override.tf").write_text('module "data" {\n  efs_one_zone = true\n}\n')
+        assert "efs_one_zone               = true" in (env_dir / "settings.tfvars").read_text()  # dev's EFS
         env = tf_env({"INFRA_DIR": str(infra), "AWS_ENDPOINT_URL": moto.url, "AWS_REGION": "us-east-1",
                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                       "TF_VAR_certificate_arn": import_certificate(moto.url), "INFRA_TF_PARALLELISM": "30"})  # fmt: skip
         d = Drill(moto, env_dir, env)
         d.infra_plan()  # init + the emulated override + plan (the gate passes)
-        ok(d.tf("apply", "-input=false", "-no-color", "-parallelism=30", ".infra/plan.tfplan", timeout=1200))
+        ok(
+            d.tf(
+                "apply",
+                "-input=false",
+                "-no-color",
+                "-parallelism=30",
+                str(env_dir / ".infra" / "plan.tfplan"),
+                timeout=1200,
+            )
+        )
         yield d
     finally:
         moto.stop()

@@ -1,4 +1,4 @@
-"""Offline checks: fmt, validate (provider from the filesystem mirror), layout, README tables, env parity, checkov."""
+"""Offline checks: fmt, validate (provider from the filesystem mirror), layout, README tables, env settings, checkov."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from infractl import tfdocs
 from .conftest import INFRA, REPO, tf_binary, tf_env
 
 MODULES = sorted(p for p in (INFRA / "modules").iterdir() if (p / "main.tf").is_file())
-ENVS = [INFRA / "envs" / "dev", INFRA / "envs" / "prod", INFRA / "envs" / "local"]
+ROOT = INFRA / "platform"  # the one root module; an env is infra/envs/<env>/settings.tfvars
+ENVS = ["dev", "prod", "local"]
 EXAMPLES = [m / "examples" / "complete" for m in MODULES]
 
 
@@ -46,8 +47,8 @@ def _validate(d: Path) -> tuple[Path, int, str]:
 
 
 def test_validate_every_module_example_and_env_offline() -> None:
-    """`init -backend=false` + `validate` for each module, its example and each env; providers from the mirror."""
-    dirs = MODULES + EXAMPLES + ENVS
+    """`init -backend=false` + `validate` for each module, its example and the root; providers from the mirror."""
+    dirs = [*MODULES, *EXAMPLES, ROOT]
     # One at a time: concurrent inits sharing TF_PLUGIN_CACHE_DIR race on its mkdir ("file exists").
     results = [_validate(d) for d in dirs]
     failed = [(d.relative_to(REPO), out[-1500:]) for d, rc, out in results if rc != 0]
@@ -92,21 +93,71 @@ def test_readme_tables_list_every_variable_and_output() -> None:
     assert re.search(r"\[certificate_arn\].*\| n/a \| yes \|", tables)
 
 
-def test_envs_share_main_and_differ_in_settings() -> None:
-    """dev, prod and local (the emulator's) are overlays of one wiring: only settings.tf differs."""
-    for f in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "providers.tf"):
-        for other in ENVS[1:]:
-            assert (ENVS[0] / f).read_text() == (other / f).read_text(), (f, other.name)
-    assert sorted(p.name for p in ENVS[2].glob("*.tf")) == sorted(p.name for p in ENVS[0].glob("*.tf"))
-    dev, prod, _local = ((e / "settings.tf").read_text() for e in ENVS)
+def _plan_settings(tmp_path: Path, var_file: Path) -> subprocess.CompletedProcess[str]:
+    """Plan the root's variables alone (no provider, seconds): types and validations of env and settings."""
+    d = tmp_path / "vars"
+    d.mkdir(exist_ok=True)
+    (d / "variables.tf").write_text((ROOT / "variables.tf").read_text())
+    env = tf_env()
+    for args in (
+        ["init", "-input=false"],
+        ["plan", "-input=false", f"-var-file={var_file}", "-var=certificate_arn=x"],
+    ):
+        r = subprocess.run([tf_binary(), *args, "-no-color"], cwd=d, env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            return r
+    return r
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_env_is_only_its_settings(env: str, tmp_path: Path) -> None:
+    """dev, prod and local share infra/platform; an env dir holds settings, a backend example, nothing to plan."""
+    d = INFRA / "envs" / env
+    assert not list(d.glob("*.tf")), f"{env}: .tf files belong in infra/platform"
+    assert f'env = "{env}"' in (d / "settings.tfvars").read_text()
+    r = _plan_settings(tmp_path, d / "settings.tfvars")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def test_env_settings_differ_where_prod_needs_it() -> None:
+    dev, prod = ((INFRA / "envs" / e / "settings.tfvars").read_text() for e in ("dev", "prod"))
     assert "db_multi_az              = false" in dev and "db_multi_az              = true" in prod
     assert "db_backup_retention_days = 7" in dev and "db_backup_retention_days = 14" in prod
     assert "db_deletion_protection   = true" in prod
     assert "redis_automatic_failover = true" in prod
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("db_multi_az ", "db_multi_azz "), 'attribute "db_multi_az" is required'),
+        (('"scheduler" ', '"schedulr" '), "settings.sizes must name exactly"),
+        (("min_workers = 1", "min_workers = 30"), "0 <= min_workers <= max_workers"),
+        (
+            ("az_count                    = 3", 'az_count                    = "three"'),
+            "a number is required",
+        ),
+    ],
+)
+def test_a_typo_in_settings_fails_the_plan_with_a_clear_error(
+    edit: tuple[str, str], message: str, tmp_path: Path
+) -> None:
+    text = (INFRA / "envs" / "prod" / "settings.tfvars").read_text()
+    assert edit[0] in text
+    bad = tmp_path / "bad.tfvars"
+    bad.write_text(text.replace(edit[0], edit[1], 1))
+    r = _plan_settings(tmp_path, bad)
+    assert r.returncode != 0
+    assert message in " ".join(r.stderr.split()), r.stderr[-2000:]
+
+
 def test_no_other_providers_or_tool_specific_features() -> None:
-    files = [p for d in ("modules", "envs") for p in (INFRA / d).rglob("*.tf") if ".terraform" not in p.parts]
+    files = [
+        p
+        for d in ("modules", "platform")
+        for p in (INFRA / d).rglob("*.tf")
+        if not {".terraform", ".infra"} & set(p.parts)
+    ]
     text = "\n".join(p.read_text() for p in files)
     assert "hashicorp/random" not in text and 'provider "random"' not in text
     # tofu-only (state encryption) or version-specific blocks

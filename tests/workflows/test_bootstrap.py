@@ -102,7 +102,7 @@ DATA_SOURCE_CALLS: dict[str, list[str]] = {
 
 
 def _data_source_types() -> set[str]:
-    files = [*(REPO / "infra" / "modules").glob("*/*.tf"), *(REPO / "infra" / "envs" / "dev").glob("*.tf")]
+    files = [*(REPO / "infra" / "modules").glob("*/*.tf"), *(REPO / "infra" / "platform").glob("*.tf")]
     return {m for f in files for m in re.findall(r'^data "([a-z0-9_]+)"', f.read_text(), re.MULTILINE)}
 
 
@@ -259,6 +259,19 @@ def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
     assert by_sid["PublishToVisibleSli"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "Airflow/DagSync"}
     }
+    # the dag-sync verify job's Airflow login: this env's CI account secret only (modules/compute/auth.tf), its key
+    # only through Secrets Manager and only for that secret
+    ci = by_sid["CiAccountSecret"]
+    assert ci["Action"] == "secretsmanager:GetSecretValue"
+    assert ci["Resource"] == (
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:acme-airflow-dev-airflow-ci-??????"
+    )
+    ci_key = by_sid["CiAccountSecretKey"]
+    assert ci_key["Action"] == "kms:Decrypt"
+    assert ci_key["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:SecretARN": ci["Resource"]},
+    }
     # The NAT/IGW tripwire's source: a multi-region trail into a KMS-encrypted, TLS-only bucket (trail.tf)
     trail = res["aws_cloudtrail.this[0]"]
     assert trail["name"] == "acme-airflow-trail" and trail["is_multi_region_trail"] is True
@@ -320,7 +333,7 @@ def test_organization_trail_instead_of_ours(workdir: Path, aws_env: str) -> None
             "acmeacmeacmeacme",
             "acmeacmeacmeacme-airflow-prod-alb (33 > 32)",
         ),  # 16 characters: valid, too long for prod
-        ("a-very-long-org-name", "org must be 2-16"),  # the envs' rule (infra/envs/*/variables.tf)
+        ("a-very-long-org-name", "org must be 2-16"),  # the envs' rule (infra/platform/variables.tf)
         ("Acme", "org must be 2-16"),
     ],
 )

@@ -121,7 +121,7 @@ def test_image_tag_moves_only_with_the_image_inputs(tmp_path: Path) -> None:
     for docs_like in (
         "docs/runbooks/x.md",
         "dags/quick.py",
-        "infra/envs/dev/main.tf",
+        "infra/platform/main.tf",
         "tests/test_x.py",
         "README.md",
     ):

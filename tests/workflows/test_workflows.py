@@ -408,24 +408,25 @@ def test_project_cli_calls_parse_with_the_real_parsers() -> None:
 
 
 # ------------------------------------------------------------------ names the workflows share with infra/
-def _declared_variables(env: str) -> set[str]:
-    text = "".join(p.read_text() for p in (REPO / "infra" / "envs" / env).glob("*.tf"))
+def _declared_variables() -> set[str]:
+    text = "".join(p.read_text() for p in (REPO / "infra" / "platform").glob("*.tf"))
     return set(re.findall(r'^variable "([a-z0-9_]+)"', text, re.MULTILINE))
 
 
-def test_tf_vars_set_by_workflows_are_declared_by_the_envs() -> None:
+def test_tf_vars_set_by_workflows_are_declared_by_the_root_module() -> None:
     text = "\n".join(p.read_text() for p in WORKFLOWS)
     used = set(re.findall(r"\bTF_VAR_([a-z0-9_]+)\b", text))
     assert {"image_tag", "org", "region", "certificate_arn"} <= used
-    for env in ("dev", "prod"):
-        missing = used - _declared_variables(env)
-        assert not missing, f"workflows set TF_VAR_{missing} but infra/envs/{env} declares no such variable"
+    missing = used - _declared_variables()
+    assert not missing, f"workflows set TF_VAR_{missing} but infra/platform declares no such variable"
+    # env and settings come from infra/envs/<env>/settings.tfvars (`infra` passes it), never from the workflows
+    assert not {"env", "settings"} & used
 
 
 def test_cluster_and_repository_names_match_infra() -> None:
-    main_tf = (REPO / "infra" / "envs" / "dev" / "main.tf").read_text()
+    main_tf = (REPO / "infra" / "platform" / "main.tf").read_text()
     compute = (REPO / "infra" / "modules" / "compute" / "main.tf").read_text()
-    assert re.search(r'name_prefix\s*=\s*"\$\{var\.org\}-airflow-\$\{local\.env\}"', main_tf)
+    assert re.search(r'name_prefix\s*=\s*"\$\{var\.org\}-airflow-\$\{var\.env\}"', main_tf)
     assert re.search(r'cluster_name\s*=\s*"\$\{var\.name_prefix\}-cluster"', compute)
     deploy = (GITHUB / "workflows" / "deploy.yml").read_text()
     assert deploy.count('--cluster "$ORG-airflow-$DEPLOY_ENV-cluster"') == 2

@@ -1,3 +1,72 @@
+# Per env: infra/envs/<env>/settings.tfvars sets `env` and `settings` (every attribute required, so a misspelt name
+# fails the plan with "attribute ... is required"); the rest have defaults or come from the user's terraform.tfvars
+# next to it (`infra` passes both files).
+variable "env" {
+  description = "Environment name: the directory under infra/envs and the <env> of every name, <org>-airflow-<env>-<component>."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*$", var.env)) && var.env != "plugins"
+    error_message = "env must be lowercase letters, digits or dashes, starting with a letter (the rule of infra/bootstrap var.envs), and not \"plugins\"."
+  }
+}
+
+variable "settings" {
+  description = "What differs between envs: network, data-store sizes and protection, retention, service sizes, scaler bounds."
+  type = object({
+    vpc_cidr                    = string
+    az_count                    = number
+    kms_deletion_window_days    = number
+    secret_recovery_window_days = number
+    log_retention_days          = number
+
+    db_instance_class        = string
+    db_multi_az              = bool
+    db_backup_retention_days = number
+    db_deletion_protection   = bool
+    db_skip_final_snapshot   = bool
+
+    redis_node_type          = string
+    redis_num_cache_clusters = number
+    redis_automatic_failover = bool
+
+    force_destroy_buckets   = bool
+    alb_deletion_protection = bool
+    monthly_budget_usd      = number
+
+    worker_fargate_spot_weight = number
+    dagsync_max_age            = number
+    efs_one_zone               = bool
+    require_alarm_subscriber   = bool
+    worker_concurrency         = number
+    sizes                      = map(object({ cpu = number, memory = number, desired_count = number }))
+    scaler = object({
+      min_workers = number
+      max_workers = number
+      schedule    = string
+      timezone    = string
+      queues      = string
+    })
+  })
+
+  validation {
+    condition     = can(cidrnetmask(var.settings.vpc_cidr)) && var.settings.az_count >= 2 && var.settings.az_count <= 3
+    error_message = "settings.vpc_cidr must be a CIDR block and settings.az_count 2 or 3."
+  }
+  validation {
+    condition     = sort(keys(var.settings.sizes)) == sort(["api-server", "dag-processor", "healthcheck", "scaler", "scheduler", "triggerer", "worker"])
+    error_message = "settings.sizes must name exactly api-server, scheduler, dag-processor, triggerer, worker, scaler and healthcheck."
+  }
+  validation {
+    condition     = var.settings.scaler.min_workers >= 0 && var.settings.scaler.min_workers <= var.settings.scaler.max_workers
+    error_message = "settings.scaler needs 0 <= min_workers <= max_workers."
+  }
+  validation {
+    condition     = var.settings.redis_automatic_failover == false || var.settings.redis_num_cache_clusters >= 2
+    error_message = "settings.redis_automatic_failover needs redis_num_cache_clusters >= 2."
+  }
+}
+
 variable "org" {
   description = "Organisation short name: the first part of every name, <org>-airflow-<env>-<component>."
   type        = string

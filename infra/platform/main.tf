@@ -1,12 +1,13 @@
-# The platform, wired from the modules. Identical in envs/dev, envs/prod and envs/local (a test checks it);
-# per-environment values live in settings.tf. envs/local is the emulator's env (`make local`, docs/adr/0008).
+# The platform, wired from the modules: the one root module of every env. dev, prod and local (the emulator's,
+# `make local`, docs/adr/0008) differ only in infra/envs/<env>/settings.tfvars (variables `env` and `settings`);
+# `infra` (services/infractl) passes that file, the env's backend.hcl and its own data dir.
 data "aws_caller_identity" "current" {}
 
 locals {
-  name_prefix = "${var.org}-airflow-${local.env}"
+  name_prefix = "${var.org}-airflow-${var.env}"
   tags = merge(var.extra_tags, {
     Project   = "${var.org}-airflow"
-    Env       = local.env
+    Env       = var.env
     Org       = var.org
     ManagedBy = "opentofu"
   })
@@ -18,32 +19,32 @@ locals {
   # The org-wide DAG bucket (infra/bootstrap/dags.tf): this env's DAGs under <env>/, plugins under plugins/<env>/.
   # Referenced by name only, so nothing here needs it to exist at apply time (docs/adr/0009).
   dags_bucket_name = coalesce(var.dags_bucket_name, "${var.org}-airflow-dags")
-  dags_prefix      = "${local.env}/"
+  dags_prefix      = "${var.env}/"
 }
 
 module "security" {
-  source = "../../modules/security"
+  source = "../modules/security"
 
   name_prefix                 = local.name_prefix
-  kms_deletion_window_days    = local.settings.kms_deletion_window_days
-  secret_recovery_window_days = local.settings.secret_recovery_window_days
+  kms_deletion_window_days    = var.settings.kms_deletion_window_days
+  secret_recovery_window_days = var.settings.secret_recovery_window_days
 }
 
 module "network" {
-  source = "../../modules/network"
+  source = "../modules/network"
 
   name_prefix             = local.name_prefix
-  vpc_cidr                = local.settings.vpc_cidr
-  az_count                = local.settings.az_count
+  vpc_cidr                = var.settings.vpc_cidr
+  az_count                = var.settings.az_count
   public_demo             = var.public_demo
   s3_bucket_names         = values(module.data.bucket_names)
   s3_read_prefixes        = { (local.dags_bucket_name) = local.dags_prefix }
   kms_key_arn             = module.security.kms_key_arn
-  flow_log_retention_days = local.settings.log_retention_days
+  flow_log_retention_days = var.settings.log_retention_days
 }
 
 module "data" {
-  source = "../../modules/data"
+  source = "../modules/data"
 
   name_prefix               = local.name_prefix
   vpc_id                    = module.network.vpc_id
@@ -52,25 +53,25 @@ module "data" {
   kms_key_arn               = module.security.kms_key_arn
   bucket_suffix             = var.bucket_suffix
 
-  db_instance_class        = local.settings.db_instance_class
-  db_multi_az              = local.settings.db_multi_az
-  db_backup_retention_days = local.settings.db_backup_retention_days
-  db_deletion_protection   = local.settings.db_deletion_protection
-  db_skip_final_snapshot   = local.settings.db_skip_final_snapshot
+  db_instance_class        = var.settings.db_instance_class
+  db_multi_az              = var.settings.db_multi_az
+  db_backup_retention_days = var.settings.db_backup_retention_days
+  db_deletion_protection   = var.settings.db_deletion_protection
+  db_skip_final_snapshot   = var.settings.db_skip_final_snapshot
 
-  redis_node_type          = local.settings.redis_node_type
-  redis_num_cache_clusters = local.settings.redis_num_cache_clusters
-  redis_automatic_failover = local.settings.redis_automatic_failover
+  redis_node_type          = var.settings.redis_node_type
+  redis_num_cache_clusters = var.settings.redis_num_cache_clusters
+  redis_automatic_failover = var.settings.redis_automatic_failover
   redis_auth_token         = module.security.redis_auth_token
 
-  force_destroy_buckets       = local.settings.force_destroy_buckets
-  secret_recovery_window_days = local.settings.secret_recovery_window_days
+  force_destroy_buckets       = var.settings.force_destroy_buckets
+  secret_recovery_window_days = var.settings.secret_recovery_window_days
   create_efs                  = var.dags_storage == "efs"
-  efs_one_zone                = local.settings.efs_one_zone
+  efs_one_zone                = var.settings.efs_one_zone
 }
 
 module "edge" {
-  source = "../../modules/edge"
+  source = "../modules/edge"
 
   name_prefix             = local.name_prefix
   vpc_id                  = module.network.vpc_id
@@ -78,15 +79,15 @@ module "edge" {
   allowed_cidrs           = concat([module.network.vpc_cidr], var.allowed_cidrs)
   tasks_security_group_id = module.network.tasks_security_group_id
   certificate_arn         = var.certificate_arn
-  deletion_protection     = local.settings.alb_deletion_protection
+  deletion_protection     = var.settings.alb_deletion_protection
   oidc                    = var.oidc
 }
 
 module "compute" {
-  source = "../../modules/compute"
+  source = "../modules/compute"
 
   name_prefix             = local.name_prefix
-  env                     = local.env
+  env                     = var.env
   vpc_id                  = module.network.vpc_id
   subnet_ids              = module.network.private_subnet_ids
   tasks_security_group_id = module.network.tasks_security_group_id
@@ -123,37 +124,37 @@ module "compute" {
   healthcheck_target_group_arn = module.edge.healthcheck_target_group_arn
   healthcheck_root_path        = module.edge.healthcheck_root_path
   api_base_url                 = coalesce(var.api_base_url, "https://${module.edge.alb_dns_name}")
-  dagsync_max_age              = local.settings.dagsync_max_age
+  dagsync_max_age              = var.settings.dagsync_max_age
   healthcheck_slo_spec         = module.observability.slo_spec
   extra_environment            = var.extra_environment
 
-  log_retention_days         = local.settings.log_retention_days
-  sizes                      = local.settings.sizes
-  worker_concurrency         = local.settings.worker_concurrency
+  log_retention_days         = var.settings.log_retention_days
+  sizes                      = var.settings.sizes
+  worker_concurrency         = var.settings.worker_concurrency
   worker_stop_timeout        = var.worker_stop_timeout
-  worker_fargate_spot_weight = local.settings.worker_fargate_spot_weight
+  worker_fargate_spot_weight = var.settings.worker_fargate_spot_weight
   scaling_mode               = var.scaling_mode
-  scaler                     = local.settings.scaler
+  scaler                     = var.settings.scaler
 }
 
 module "scaling" {
-  source = "../../modules/scaling"
+  source = "../modules/scaling"
 
   name_prefix      = local.name_prefix
   mode             = var.scaling_mode
-  env              = local.env
+  env              = var.env
   cluster_name     = module.compute.cluster_name
   service_name     = module.compute.worker_service_name
   scaler_namespace = module.compute.scaler_namespace
-  min_capacity     = local.settings.scaler.min_workers
-  max_capacity     = local.settings.scaler.max_workers
+  min_capacity     = var.settings.scaler.min_workers
+  max_capacity     = var.settings.scaler.max_workers
 }
 
 module "observability" {
-  source = "../../modules/observability"
+  source = "../modules/observability"
 
   name_prefix                    = local.name_prefix
-  env                            = local.env
+  env                            = var.env
   kms_key_arn                    = module.security.kms_key_arn
   alarm_emails                   = var.alarm_emails
   cluster_name                   = module.compute.cluster_name
@@ -163,15 +164,15 @@ module "observability" {
   scaler_namespace               = module.compute.scaler_namespace
   db_instance_identifier         = module.data.db_instance_identifier
   redis_replication_group_id     = module.data.redis_replication_group_id
-  redis_num_cache_clusters       = local.settings.redis_num_cache_clusters
+  redis_num_cache_clusters       = var.settings.redis_num_cache_clusters
   alb_arn_suffix                 = module.edge.alb_arn_suffix
   api_target_group_arn_suffix    = module.edge.api_target_group_arn_suffix
   vpc_id                         = module.network.vpc_id
   interface_endpoint_ids         = module.network.interface_endpoint_ids
-  monthly_budget_usd             = local.settings.monthly_budget_usd
-  budget_cost_filter_tag         = "Env$${local.env}"
+  monthly_budget_usd             = var.settings.monthly_budget_usd
+  budget_cost_filter_tag         = "Env$${var.env}"
   alarm_endpoints                = var.alarm_endpoints
-  require_alarm_subscriber       = local.settings.require_alarm_subscriber
+  require_alarm_subscriber       = var.settings.require_alarm_subscriber
   dag_freshness_from_healthcheck = var.dags_storage == "efs"
-  scaler_queues                  = split(",", try(local.settings.scaler.queues, "default"))
+  scaler_queues                  = split(",", var.settings.scaler.queues)
 }
