@@ -1,7 +1,14 @@
-"""A small HTTP proxy in front of the moto server that counts requests by S3 operation and injects faults.
+"""A small HTTP proxy in front of the moto server: records every AWS request by operation and injects faults.
 
-Faults (per operation, for the next N matching requests or always): ``500`` InternalError, ``503`` SlowDown,
-``403`` AccessDenied, ``malformed`` (400 MalformedXML), ``reset`` (TCP RST, no response), ``stall`` (hold the request without answering, then drop it).
+Operations are named from the request: ``X-Amz-Target`` (JSON protocols), ``/operation/<Op>`` (RPC v2 CBOR),
+``Action=`` (query protocol), else the S3 REST operation (``classify``).
+
+Faults, two ways:
+- ``add(op, kind, times)`` rules, for the next N matching requests or always: ``500`` InternalError, ``503``
+  SlowDown, ``403`` AccessDenied, ``malformed`` (400 MalformedXML) as S3 XML; ``reset`` (TCP RST, no response);
+  ``stall`` (hold the request without answering, then drop it);
+- ``fail[op] = "throttle" | "500"``: every request of ``op`` fails, in the protocol the client spoke.
+
 Used by the tests (tests/support/aws.py) and by bench/dagsync/bench_sync.py ("read from what the server received").
 """
 
@@ -15,6 +22,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
@@ -41,6 +49,36 @@ def classify(method: str, target: str) -> str:
     return f"{method} {parts.path}"
 
 
+def operation_of(method: str, target: str, headers: Any, body: bytes) -> str:
+    """The AWS operation of one request, whatever the protocol."""
+    amz_target = headers.get("X-Amz-Target")
+    if amz_target:
+        return str(amz_target).rsplit(".", 1)[-1]
+    if "/operation/" in target:
+        return target.rsplit("/operation/", 1)[-1].split("?")[0]
+    if method == "POST" and not urlsplit(target).query.startswith("delete"):
+        action = parse_qs(body.decode(errors="replace")).get("Action") or parse_qs(
+            urlsplit(target).query
+        ).get("Action")
+        if action:
+            return action[0]
+    return classify(method, target)
+
+
+def _cbor_text(s: str) -> bytes:
+    b = s.encode()
+    return (bytes([0x60 + len(b)]) if len(b) < 24 else bytes([0x78, len(b)])) + b
+
+
+THROTTLING_CBOR = (
+    bytes([0xA2])
+    + _cbor_text("__type")
+    + _cbor_text("Throttling")
+    + _cbor_text("message")
+    + (_cbor_text("Rate exceeded"))
+)
+
+
 @dataclass
 class Rule:
     op: str | None  # None = any operation
@@ -60,6 +98,7 @@ _XML = {
 
 class AwsProxy:
     def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
         up = urlsplit(upstream)
         self.up_host, self.up_port = up.hostname or "127.0.0.1", up.port or 80
         self.counts: Counter[str] = Counter()
@@ -68,6 +107,10 @@ class AwsProxy:
         self.log: list[tuple[str, str]] = []  # (operation, path) in arrival order
         self.headers: list[dict[str, str]] = []  # request headers (lower-case names), parallel to ``log``
         self.statuses: Counter[tuple[str, int]] = Counter()  # (operation, HTTP status) of forwarded requests
+        self.calls: list[tuple[float, str, bytes]] = []  # (time, operation, body) of first attempts only
+        self.attempts: list[str] = []  # every attempt's operation, retries included
+        self.invocations: set[str] = set()
+        self.fail: dict[str, str] = {}  # operation -> "throttle" | "500"
         self._lock = threading.Lock()
         proxy = self
 
@@ -124,6 +167,11 @@ class AwsProxy:
             self.headers.clear()
             self.statuses.clear()
 
+    def ops(self) -> list[str]:
+        """Operations as the client issued them (botocore's retries of one call count once)."""
+        with self._lock:
+            return [op for _, op, _ in self.calls]
+
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self.counts)
@@ -178,9 +226,23 @@ class AwsProxy:
         n = int(h.headers.get("Content-Length") or 0)
         return h.rfile.read(n) if n else b""
 
+    def _record_call(self, op: str, h: BaseHTTPRequestHandler, body: bytes) -> str | None:
+        # botocore sends one amz-sdk-invocation-id per call, the same on each of its retries
+        invocation = h.headers.get("amz-sdk-invocation-id") or f"anon-{time.monotonic_ns()}"
+        with self._lock:
+            self.attempts.append(op)
+            if invocation not in self.invocations:
+                self.invocations.add(invocation)
+                self.calls.append((time.time(), op, body))
+            return self.fail.get(op)
+
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
-        op = classify(h.command, h.path)
         body = self._read_body(h)
+        op = operation_of(h.command, h.path, h.headers, body)
+        mode = self._record_call(op, h, body)
+        if mode is not None:
+            self._fail_in_protocol(h, mode)
+            return
         rule = self._pick_fault(op, h.path, {k.lower(): v for k, v in h.headers.items()})
         if rule is not None:
             self._inject(h, rule)
@@ -212,6 +274,33 @@ class AwsProxy:
         if h.command != "HEAD":
             h.wfile.write(data)
         h.wfile.flush()
+
+    def _reply(self, h: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict[str, str]) -> None:
+        h.send_response_only(status)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        if h.command != "HEAD":
+            h.wfile.write(data)
+        h.wfile.flush()
+
+    def _fail_in_protocol(self, h: BaseHTTPRequestHandler, mode: str) -> None:
+        if mode == "500":
+            body = b'{"__type": "ServerException", "message": "injected"}'
+            self._reply(h, 500, body, {"Content-Type": "application/x-amz-json-1.1"})
+        elif h.headers.get("X-Amz-Target"):
+            body = b'{"__type": "Throttling", "message": "Rate exceeded"}'
+            self._reply(h, 400, body, {"Content-Type": "application/x-amz-json-1.0"})
+        elif "/operation/" in h.path:
+            headers = {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"}
+            self._reply(h, 400, THROTTLING_CBOR, headers)
+        else:
+            xml = (
+                b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+                b"<Message>Rate exceeded</Message></Error></ErrorResponse>"
+            )
+            self._reply(h, 400, xml, {"Content-Type": "text/xml"})
 
     def _inject(self, h: BaseHTTPRequestHandler, rule: Rule) -> None:
         if rule.kind in _XML:

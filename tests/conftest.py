@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from devtools.servers import Server, start_moto, start_postgres, start_redis
 
@@ -55,5 +56,11 @@ def repo_root() -> Path:
     return REPO
 
 
+# Hypothesis profiles, chosen with HYPOTHESIS_PROFILE (default "ci"): "ci" is reproducible (derandomized) and
+# never fails on timing (the machine is shared); "dev" explores new random examples on each run.
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100, print_blob=True)
+settings.register_profile("dev", deadline=None, max_examples=100)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -17,7 +17,9 @@ from healthcheck.probes import Probes
 from platform_common import broker
 from scaler.measure import RedisDepth
 
-OFF = {f"{p}_enabled": False for p in ("airflow", "redis", "postgres", "dagsync", "scaler", "ecs", "alarms")}
+OFF: dict[str, Any] = {
+    f"{p}_enabled": False for p in ("airflow", "redis", "postgres", "dagsync", "scaler", "ecs", "alarms")
+}
 
 
 def health_facts(url: str, queues: str, prefix: str) -> dict[str, Any]:
@@ -42,7 +44,9 @@ def test_keys_are_where_kombu_writes_them_with_a_global_prefix(redis_server: Ser
     app.conf.broker_transport_options = options
     for prio in (None, 0, 4, 4, 7, 9):
         app.send_task("dags.do_work", queue=queue, priority=prio)
-    written = {k.decode() for k in client.keys("*") if client.type(k) == b"list"}
+    written = {
+        k.decode() if isinstance(k, bytes) else k for k in client.keys("*") if client.type(k) == b"list"
+    }
     assert written <= set(broker.queue_keys([queue], broker.DEFAULT_PRIORITY_STEPS, prefix)), written
     assert len(written) == 4  # the queue itself and steps 3, 6, 9: every key named, none scanned
 

@@ -97,3 +97,51 @@ def test_sync_client_honours_aws_endpoint_url(aws_env: str) -> None:
     assert s3.meta.endpoint_url == aws_env
     s3.create_bucket(Bucket="factory-check")
     assert "factory-check" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_prometheus_helper_gives_private_registries_rendered_and_served() -> None:
+    import urllib.request
+
+    from prometheus_client import Counter
+
+    from devtools.servers import free_port
+    from platform_common.prometheus import exposition, new_registry, serve
+
+    a, b = new_registry(), new_registry()
+    Counter("svc_things", "things", registry=a).inc(3)
+    Counter("svc_things", "things", registry=b)  # same name, other registry: no clash
+    body, ctype = exposition(a)
+    assert b"svc_things_total 3.0" in body and ctype.startswith("text/plain")
+    assert b"svc_things_total 0.0" in exposition(b)[0]
+    port = free_port()
+    serve(a, port, "127.0.0.1")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        assert b"svc_things_total 3.0" in resp.read()
+
+
+def test_sidecar_status_round_trips_and_rejects_what_readers_cannot_use() -> None:
+    from platform_common.sidecar_status import SidecarStatus
+
+    st = SidecarStatus("s1", "s3://b/dags/", "/dags", 10.0, 12.0, "v1", "c1", None, 0, "synced")
+    doc = st.to_json()
+    assert list(doc) == [
+        "sidecar_id", "source", "dest", "last_success", "last_attempt", "version", "commit", "last_error",
+        "consecutive_failures", "outcome",
+    ]  # fmt: skip
+    assert SidecarStatus.from_json(doc) == st
+    old = {
+        "sidecar_id": "s2",
+        "commit": "c9",
+        "last_success": 5,
+        "new_key": "ignored",
+    }  # other writer versions
+    assert SidecarStatus.from_json(old).shown_version == "c9"
+    for bad, why in (
+        ([1], "not a JSON object"),
+        ({"sidecar_id": ""}, "sidecar_id missing"),
+        ({"sidecar_id": "x", "last_success": "yesterday"}, "last_success is not a number"),
+        ({"sidecar_id": "x", "last_attempt": float("nan")}, "last_attempt is not a number"),
+        ({"sidecar_id": "x", "consecutive_failures": True}, "consecutive_failures is not an integer"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            SidecarStatus.from_json(bad)

@@ -1,4 +1,5 @@
-"""``dagsync {sync,run,check,publish}``. Exit codes: 0 ok, 1 sync/publish/check failed, 2 usage or config error."""
+"""``dagsync {sync,run,check,publish}``; flags from ``config.Settings``. Exit codes:
+services/platform_common/exitcodes.py (0 ok, 1 sync/publish/check failed, 2 usage or config error, 130 interrupted)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from platform_common.backoff import Backoff
+from platform_common.cli import OneLineParser, add_flags, given
+from platform_common.exitcodes import FAILED, INTERRUPTED, OK, USAGE
 from platform_common.log import configure_logging
 from platform_common.settings import ConfigError, load_settings
 
@@ -20,116 +23,58 @@ from .config import Settings
 from .metrics import Metrics, NullMetrics
 from .state import DestError, Paths, published_version, read_json
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("dagsync")
 
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+# Which settings each command takes as flags (all of them also as DAGSYNC_* env vars).
+SYNC = (
+    "source", "dest", "state_dir", "include", "exclude", "concurrency", "grace_period", "sidecar_id",
+    "lock_timeout", "max_attempts", "read_timeout", "connect_timeout", "fsync", "transport", "list_every",
+    "log_level",
+)  # fmt: skip
+COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sync": ("run one cycle", SYNC),
+    "run": (
+        "loop: one cycle every --interval seconds",
+        (*SYNC, "interval", "backoff_base", "backoff_cap", "stop_grace", "metrics_port"),
+    ),
+    "check": (
+        "exit 0 if the last successful sync into DEST is recent",
+        ("dest", "state_dir", "max_age", "sidecar_id", "log_level"),
+    ),
+    "publish": (
+        "upload LOCAL_DIR to s3://BUCKET/PREFIX/ with a manifest",
+        (
+            "source",
+            "dest",
+            "include",
+            "exclude",
+            "commit",
+            "watch",
+            "concurrency",
+            "max_attempts",
+            "log_level",
+        ),
+    ),
+}
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="dagsync", description="Sync Airflow DAGs from S3 into a directory, atomically.")
+    p = OneLineParser(
+        prog="dagsync",
+        description="Sync Airflow DAGs from S3 into a directory, atomically. Exit codes: "
+        "services/platform_common/exitcodes.py (0 ok, 1 failed, 2 usage or configuration, 130 interrupted).",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--source", help="s3://BUCKET/PREFIX/ (DAGSYNC_SOURCE)")
-        sp.add_argument("--dest", help="directory Airflow reads; becomes a symlink (DAGSYNC_DEST)")
-        sp.add_argument(
-            "--state-dir",
-            help="versions and status (DAGSYNC_STATE_DIR; default <dest parent>/.dagsync-<name>)",
-        )
-        sp.add_argument(
-            "--include",
-            action="append",
-            help="glob to include, repeatable (DAGSYNC_INCLUDE, comma-separated)",
-        )
-        sp.add_argument("--exclude", action="append", help="glob to exclude, repeatable (DAGSYNC_EXCLUDE)")
-        sp.add_argument("--concurrency", type=int, help="parallel GETs (DAGSYNC_CONCURRENCY, default 32)")
-        sp.add_argument(
-            "--grace-period", type=float, help="seconds to keep old versions (DAGSYNC_GRACE_PERIOD, 600)"
-        )
-        sp.add_argument(
-            "--sidecar-id", help="status file name (DAGSYNC_SIDECAR_ID, default <hostname>-<pid>)"
-        )
-        sp.add_argument(
-            "--lock-timeout", type=float, help="seconds to wait for the publish lock (DAGSYNC_LOCK_TIMEOUT)"
-        )
-        sp.add_argument(
-            "--max-attempts", type=int, help="botocore attempts per request (DAGSYNC_MAX_ATTEMPTS, 5)"
-        )
-        sp.add_argument(
-            "--read-timeout", type=float, help="S3 read timeout seconds (DAGSYNC_READ_TIMEOUT, 30)"
-        )
-        sp.add_argument(
-            "--connect-timeout", type=float, help="S3 connect timeout (DAGSYNC_CONNECT_TIMEOUT, 5)"
-        )
-        sp.add_argument(
-            "--no-fsync",
-            dest="fsync",
-            action="store_const",
-            const=False,
-            help="skip syncfs (DAGSYNC_FSYNC=false)",
-        )
-        sp.add_argument(
-            "--transport",
-            choices=("botocore", "presigned"),
-            help="S3 client for LIST/GET: botocore (default) or presigned (opt-in, DAGSYNC_TRANSPORT)",
-        )
-        sp.add_argument(
-            "--list-every",
-            type=int,
-            help="with a manifest: a safety-net LIST every Nth cycle, 1 = every cycle (DAGSYNC_LIST_EVERY, 60)",
-        )
-        sp.add_argument("--log-level", help="DEBUG|INFO|WARNING|ERROR (DAGSYNC_LOG_LEVEL)")
-
-    sp = sub.add_parser("sync", help="run one cycle")
-    common(sp)
-    sp = sub.add_parser("run", help="loop: one cycle every --interval seconds")
-    common(sp)
-    sp.add_argument("--interval", type=float, help="seconds between cycles (DAGSYNC_INTERVAL, 5)")
-    sp.add_argument("--backoff-base", type=float, help="first retry delay ceiling (DAGSYNC_BACKOFF_BASE, 2)")
-    sp.add_argument("--backoff-cap", type=float, help="max retry delay (DAGSYNC_BACKOFF_CAP, 300)")
-    sp.add_argument(
-        "--stop-grace", type=float, help="seconds a cycle may finish after SIGTERM (DAGSYNC_STOP_GRACE, 5)"
-    )
-    sp.add_argument("--metrics-port", type=int, help="Prometheus port, 0 = off (DAGSYNC_METRICS_PORT, 9101)")
-
-    sp = sub.add_parser("check", help="exit 0 if the last successful sync into DEST is recent")
-    sp.add_argument("--dest", help="the synced directory (DAGSYNC_DEST)")
-    sp.add_argument("--state-dir", help="(DAGSYNC_STATE_DIR)")
-    sp.add_argument("--max-age", type=float, help="seconds (DAGSYNC_MAX_AGE, 300)")
-    sp.add_argument(
-        "--sidecar-id", help="check this sidecar's own status instead of DEST's (DAGSYNC_SIDECAR_ID)"
-    )
-
-    sp = sub.add_parser("publish", help="upload LOCAL_DIR to s3://BUCKET/PREFIX/ with a manifest")
-    sp.add_argument("--source", help="local directory (DAGSYNC_SOURCE)")
-    sp.add_argument("--dest", help="s3://BUCKET/PREFIX/ (DAGSYNC_DEST)")
-    sp.add_argument("--include", action="append", help="glob to include (DAGSYNC_INCLUDE)")
-    sp.add_argument("--exclude", action="append", help="glob to exclude (DAGSYNC_EXCLUDE)")
-    sp.add_argument(
-        "--commit", help="commit recorded in the manifest (DAGSYNC_COMMIT; default git rev-parse HEAD)"
-    )
-    sp.add_argument(
-        "--watch", action="store_const", const=True, help="republish on every change (DAGSYNC_WATCH)"
-    )
-    sp.add_argument("--concurrency", type=int, help="parallel requests (DAGSYNC_CONCURRENCY)")
-    sp.add_argument("--max-attempts", type=int, help="botocore attempts per request (DAGSYNC_MAX_ATTEMPTS)")
-    sp.add_argument("--log-level", help="(DAGSYNC_LOG_LEVEL)")
+    for name, (help_, fields) in COMMANDS.items():
+        add_flags(sub.add_parser(name, help=help_), Settings, fields, repeatable=("include", "exclude"))
     return p
 
 
 def _settings(ns: argparse.Namespace) -> Settings:
-    flags: dict[str, Any] = {k: v for k, v in vars(ns).items() if k != "command"}
-    for key in ("include", "exclude"):
-        if flags.get(key):
-            flags[key] = ",".join(flags[key])
-    return load_settings(Settings, flags)
+    return load_settings(Settings, given(ns, Settings))
 
 
-def _fail(message: str, code: int = EXIT_FAILED) -> int:
+def _fail(message: str, code: int = FAILED) -> int:
     print(f"dagsync: {message}", file=sys.stderr, flush=True)
     return code
 
@@ -142,7 +87,7 @@ async def _sync_once(settings: Settings) -> int:
         syncer = Syncer(settings, s3)
         res = await syncer.cycle()
     if res.ok:
-        return EXIT_OK
+        return OK
     return _fail(f"sync failed: {res.error_kind}: {res.error}")
 
 
@@ -189,12 +134,12 @@ async def _run(settings: Settings) -> int:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
     log.info("stopped", extra={"event": "stopped", "sidecar_id": syncer.sidecar_id})
-    return EXIT_OK
+    return OK
 
 
 def _check(settings: Settings) -> int:
     if not settings.dest:
-        return _fail("check: dest is required: pass --dest DIR (or DAGSYNC_DEST)", EXIT_USAGE)
+        return _fail("check: dest is required: pass --dest DIR (or DAGSYNC_DEST)", USAGE)
     paths = Paths.for_dest(settings.dest, settings.state_dir)
     src = paths.sidecars / f"{settings.sidecar_id}.json" if settings.sidecar_id else paths.status_file
     doc = read_json(src)
@@ -219,7 +164,7 @@ def _check(settings: Settings) -> int:
     if version is None or not (paths.versions / version).is_dir():
         return _fail(f"check failed: {paths.dest} does not point at a published version")
     print(f"ok: last successful sync {age:.0f}s ago, version {version}, commit {doc.get('commit')}")
-    return EXIT_OK
+    return OK
 
 
 def _newest_error(paths: Paths) -> str:
@@ -248,7 +193,7 @@ async def _publish(settings: Settings) -> int:
 
                 kind, msg = classify(exc)
                 return _fail(f"publish failed: {kind}: {msg}")
-            return EXIT_OK
+            return OK
         import watchfiles
 
         stop = asyncio.Event()
@@ -268,7 +213,7 @@ async def _publish(settings: Settings) -> int:
         await once()
         async for _changes in watchfiles.awatch(pub.local, stop_event=stop):
             await once()
-    return EXIT_OK
+    return OK
 
 
 def _skip_httpx() -> None:
@@ -293,9 +238,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         else:
             code = asyncio.run(_publish(settings))
     except ConfigError as exc:
-        code = _fail(f"{ns.command}: {exc}", EXIT_USAGE)
+        code = _fail(f"{ns.command}: {exc}", USAGE)
     except KeyboardInterrupt:
-        code = 130
+        code = INTERRUPTED
     sys.exit(code)
 
 

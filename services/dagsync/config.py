@@ -5,56 +5,90 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from platform_common.settings import ConfigError
 
 
+def _lower(v: Any) -> Any:
+    return v.lower() if isinstance(v, str) else v
+
+
 class Settings(BaseSettings):
+    """Every field is a flag of the commands that use it (cli.py, platform_common.cli) and a ``DAGSYNC_*`` env var."""
+
     model_config = SettingsConfigDict(env_prefix="DAGSYNC_", extra="ignore")
 
-    source: str | None = None
-    dest: str | None = None
-    state_dir: str | None = None
-    interval: float = Field(5.0, gt=0)
+    source: str | None = Field(None, description="`s3://BUCKET/PREFIX/` (publish: a local directory)")
+    dest: str | None = Field(
+        None,
+        description="the synced directory Airflow reads, a symlink to the published version (publish: "
+        "`s3://BUCKET/PREFIX/`)",
+    )
+    state_dir: str | None = Field(
+        None,
+        description="versions, indexes, lock, status files (unset: `<dest parent>/.dagsync-<dest name>`); same file system as DEST",
+    )
+    interval: float = Field(5.0, gt=0, description="seconds between successful cycles")
     list_every: int = Field(
-        60, ge=1
-    )  # manifest mode: a safety-net LIST every Nth cycle (1 = LIST every cycle)
-    include: str = ""  # comma-separated globs
-    exclude: str = ""
-    concurrency: int = Field(32, ge=1, le=256)
-    grace_period: float = Field(600.0, ge=0)
-    backoff_base: float = Field(2.0, gt=0)
-    backoff_cap: float = Field(300.0, gt=0)
-    lock_timeout: float = Field(600.0, gt=0)
-    stop_grace: float = Field(5.0, ge=0)
-    max_attempts: int = Field(5, ge=1, le=20)
-    connect_timeout: float = Field(5.0, gt=0)
-    read_timeout: float = Field(30.0, gt=0)
-    fsync: bool = True
-    metrics_port: int = Field(9101, ge=0, le=65535)
-    sidecar_id: str | None = None
-    max_age: float = Field(300.0, gt=0)
-    commit: str | None = None
-    watch: bool = False
-    log_level: str = "INFO"
-    transport: str = "botocore"  # botocore | presigned; see docs/adr/0001-dag-sync.md
+        60,
+        ge=1,
+        description="with a manifest, quiet cycles are one conditional GET of `_manifest.json` (304); every Nth cycle (and the first of a process) LISTs as a safety net; 1 = LIST every cycle",
+    )
+    include: str = Field(
+        "",
+        description="globs (repeat the flag, or comma-separated); `*` `?` `[...]` within a segment, `**` across; a pattern without `/` matches the file name anywhere; empty = all",
+    )
+    exclude: str = Field("", description="globs to leave out (repeat the flag, or comma-separated)")
+    concurrency: int = Field(32, ge=1, le=256, description="parallel GETs (publish: up to 16 uploads/HEADs)")
+    grace_period: float = Field(
+        600.0, ge=0, description="seconds a replaced version is kept before it is collected"
+    )
+    backoff_base: float = Field(
+        2.0, gt=0, description="first retry delay ceiling after a failed cycle, seconds"
+    )
+    backoff_cap: float = Field(
+        300.0, gt=0, description="max delay between failed cycles (full jitter, reset on success)"
+    )
+    lock_timeout: float = Field(600.0, gt=0, description="seconds to wait for another sidecar's publish")
+    stop_grace: float = Field(
+        5.0, ge=0, description="seconds a cycle may finish after SIGTERM before it is cancelled"
+    )
+    max_attempts: int = Field(
+        5,
+        ge=1,
+        le=20,
+        description="total attempts per S3 request, first included (botocore `standard` retry mode, for both transports)",
+    )
+    connect_timeout: float = Field(5.0, gt=0, description="S3 connect timeout, seconds")
+    read_timeout: float = Field(30.0, gt=0, description="S3 socket read timeout, seconds")
+    fsync: bool = Field(True, description="`syncfs` the new tree before publishing it")
+    metrics_port: int = Field(9101, ge=0, le=65535, description="Prometheus `/metrics` port; 0 = off")
+    sidecar_id: str | None = Field(
+        None,
+        description="status file name (unset: `<hostname>-<pid>`); `check` with an id checks that sidecar instead of DEST",
+    )
+    max_age: float = Field(300.0, gt=0, description="max seconds since the last successful sync")
+    commit: str | None = Field(
+        None,
+        description="commit recorded in `_manifest.json` (unset: `git rev-parse HEAD` in the source dir)",
+    )
+    watch: bool = Field(False, description="republish on every local change (watchfiles)")
+    log_level: str = Field(
+        "INFO", pattern="(?i)^(debug|info|warning|error)$", description="DEBUG, INFO, WARNING or ERROR"
+    )
+    transport: Annotated[Literal["botocore", "presigned"], BeforeValidator(_lower)] = Field(
+        "botocore",
+        description="how LIST/GET reach S3: `botocore` (aiobotocore paginator + `get_object`) or `presigned` (presigned URLs over aiohttp); see [Transports](#transports) and [ADR 0001](../../docs/adr/0001-dag-sync.md)",
+    )
 
     @field_validator("log_level")
     @classmethod
     def _level(cls, v: str) -> str:
-        if v.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return v.upper()
-
-    @field_validator("transport")
-    @classmethod
-    def _transport(cls, v: str) -> str:
-        if v.lower() not in ("botocore", "presigned"):
-            raise ValueError("must be botocore or presigned")
-        return v.lower()
 
     @field_validator("sidecar_id")
     @classmethod

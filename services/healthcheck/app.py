@@ -16,7 +16,7 @@ from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import HTMLResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -191,7 +191,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def metrics() -> Response:
         assert state.cache is not None
         await state.cache.get()
-        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        body, ctype = state.metrics.render()
+        return Response(body, media_type=ctype)
 
     @router.get("/", response_class=HTMLResponse, summary="Status page for people")
     async def index() -> HTMLResponse:

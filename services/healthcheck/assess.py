@@ -8,11 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from platform_common import broker
 from platform_common.redact import redact, redact_text
+from platform_common.sidecar_status import SidecarStatus
 
 from .model import ComponentResult, Status, worst
 
@@ -154,45 +154,10 @@ def postgres(
 
 
 # --- DAG sync sidecars -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Sidecar:
-    sidecar_id: str
-    last_success: float | None
-    last_attempt: float | None
-    consecutive_failures: int
-    last_error: str | None
-    version: str | None
-
-
-def parse_sidecar(doc: Any) -> Sidecar:
-    """One ``<state>/sidecars/<id>.json`` (schema: services/dagsync/README.md). ValueError when malformed."""
-    if not isinstance(doc, Mapping):
-        raise ValueError("not a JSON object")
-
-    def num(key: str) -> float | None:
-        v = doc.get(key)
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise ValueError(f"{key} is not a number")
-        return float(v)
-
-    sid = doc.get("sidecar_id")
-    if not isinstance(sid, str) or not sid:
-        raise ValueError("sidecar_id missing")
-    failures = doc.get("consecutive_failures", 0)
-    if isinstance(failures, bool) or not isinstance(failures, int):
-        raise ValueError("consecutive_failures is not an integer")
-    err = doc.get("last_error")
-    ver = doc.get("version") or doc.get("commit")
-    return Sidecar(
-        sid,
-        num("last_success"),
-        num("last_attempt"),
-        failures,
-        None if err is None else str(err),
-        None if ver is None else str(ver),
-    )
+def parse_sidecar(doc: Any) -> SidecarStatus:
+    """One ``<state>/sidecars/<id>.json`` (schema: services/platform_common/sidecar_status.py). ValueError when
+    malformed."""
+    return SidecarStatus.from_json(doc)
 
 
 def dagsync(
@@ -209,7 +174,7 @@ def dagsync(
     A sidecar that has not even attempted a sync for ``forget_after`` seconds (0 = never forget) is taken as gone
     (its ECS task stopped) and left out; no live sidecar at all -> down.
     """
-    live: list[Sidecar] = []
+    live: list[SidecarStatus] = []
     bad: list[str] = []
     forgotten = 0
     for path, doc in files:
@@ -241,7 +206,7 @@ def dagsync(
         return ComponentResult("dagsync", Status.DOWN, latency_ms, _clean(why), now, facts)
     stale = [(c, a) for c, a in zip(live, ages, strict=True) if a is None or a > max_age]
     facts["stale"] = len(stale)
-    versions = sorted({c.version for c in live if c.version})
+    versions = sorted({v for c in live if (v := c.shown_version)})
     ver = f"; version {', '.join(versions)}" if versions else ""
     problems = []
     for car, age in stale:

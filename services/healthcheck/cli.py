@@ -12,46 +12,36 @@ from typing import Any
 
 import uvicorn
 
+from platform_common.cli import OneLineParser, add_flags, given
+from platform_common.exitcodes import FAILED, INTERRUPTED, OK, USAGE
 from platform_common.log import configure_logging
-from platform_common.redact import redact, redact_text
+from platform_common.redact import redact
 from platform_common.settings import ConfigError, load_settings
 
 from .config import Settings
 
-EXIT = {"ok": 0, "degraded": 1, "down": 2}
-
-
-def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per setting; the help names its env var and default."""
-    for name, field in Settings.model_fields.items():
-        default = field.default
-        if hasattr(default, "get_secret_value"):
-            default = redact_text(default.get_secret_value())
-        elif isinstance(default, list):
-            default = ",".join(default)
-        helptext = f"{field.description + '; ' if field.description else ''}env HEALTHCHECK_{name.upper()}; default {default!s}"
-        parser.add_argument(
-            f"--{name.replace('_', '-')}", dest=name, default=None, metavar="V", help=helptext
-        )
+# `status`: 0 only when the platform is ok; degraded or down is a failed check (the JSON says which).
+EXIT = {"ok": OK, "degraded": FAILED, "down": FAILED}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="healthcheck", description="Health aggregator for the Airflow platform."
+    parser = OneLineParser(
+        prog="healthcheck",
+        description="Health aggregator for the Airflow platform. Exit codes: services/platform_common/exitcodes.py "
+        "(0 ok, 1 degraded or down, 2 usage or configuration, 130 interrupted).",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     serve = sub.add_parser("serve", help="run the HTTP server (/status, /health, /metrics, /)")
     once = sub.add_parser(
-        "status", help="run one probe round, print /status JSON; exit 0 ok, 1 degraded, 2 down"
+        "status", help="run one probe round, print /status JSON; exit 0 ok, 1 degraded or down"
     )
     for p in (serve, once):
-        _add_setting_flags(p)
+        add_flags(p, Settings)
     return parser.parse_args(argv)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    flags: dict[str, Any] = {name: getattr(args, name, None) for name in Settings.model_fields}
-    return load_settings(Settings, flags)
+    return load_settings(Settings, given(args, Settings))
 
 
 def _drop_color(record: logging.LogRecord) -> bool:
@@ -102,17 +92,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"healthcheck: bad configuration: {exc} (see `healthcheck {args.command} --help`)",
             file=sys.stderr,
         )
-        return 2
+        return USAGE
     configure_logging("healthcheck", settings.log_level)
     if args.command == "status":
-        doc = asyncio.run(_once(settings))
+        try:
+            doc = asyncio.run(_once(settings))
+        except KeyboardInterrupt:
+            return INTERRUPTED
         print(json.dumps(doc, indent=2))
         return EXIT[doc["status"]]
     try:
         Server(settings).run()
-    except SystemExit as exc:  # uvicorn exits 3 when it cannot start (it logged why, e.g. address in use)
-        return int(exc.code) if isinstance(exc.code, int) else 1
-    return 0
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot start; it logged why (e.g. address in use)
+        if exc.code in (0, None):
+            return OK
+        print(
+            f"healthcheck: the server could not start on {settings.host}:{settings.port} (see the log line above); "
+            "check HEALTHCHECK_HOST and HEALTHCHECK_PORT",
+            file=sys.stderr,
+        )
+        return USAGE
+    return OK
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     # server
     host: str = Field("0.0.0.0", description="listen address (the ALB reaches the container on it)")  # noqa: S104
     port: int = Field(8000, ge=0, le=65535, description="listen port")
-    log_level: str = Field("info", pattern="(?i)^(debug|info|warning|error)$", description="log level")
+    log_level: str = Field(
+        "info", pattern="(?i)^(debug|info|warning|error)$", description="debug, info, warning or error"
+    )
     access_log: bool = Field(False, description="log every request")
     cache_ttl: float = Field(5.0, gt=0, description="seconds a probe round is served from the cache")
     stale_grace: float = Field(
@@ -52,25 +54,32 @@ class Settings(BaseSettings):
     default_role: Role = Field(Role.DEGRADE, description="role of components no list names")
 
     # Airflow api-server
-    airflow_enabled: bool = True
+    airflow_enabled: bool = Field(True, description="run the airflow probe")
     airflow_url: str = Field("http://127.0.0.1:8080", description="api-server base URL")
     airflow_parts: CsvList = Field(
         default=list(AIRFLOW_PARTS), description="parts of /api/v2/monitor/health shown"
     )
-    airflow_timeout: float = Field(3.0, gt=0)
+    airflow_timeout: float = Field(
+        3.0, gt=0, description="seconds before the airflow probe's components count as down"
+    )
 
     # Redis broker
-    redis_enabled: bool = True
+    redis_enabled: bool = Field(True, description="run the redis probe")
     redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"), description="Celery broker URL")
     redis_queues: CsvList = Field(default=["default"], description="Celery queues to count")
-    redis_key_prefix: str = Field("", description="kombu's global_keyprefix, if the broker uses one")
+    redis_key_prefix: str = Field(
+        "",
+        description="kombu's `global_keyprefix`, if the broker uses one ([broker keys](../platform_common/broker.py))",
+    )
     redis_backlog_degraded: int | None = Field(
         None, ge=1, description="queue depth at which redis is degraded"
     )
-    redis_timeout: float = Field(2.0, gt=0)
+    redis_timeout: float = Field(
+        2.0, gt=0, description="seconds before the redis probe's components count as down"
+    )
 
     # Postgres metadata DB
-    postgres_enabled: bool = True
+    postgres_enabled: bool = Field(True, description="run the postgres probe")
     postgres_url: SecretStr = Field(
         SecretStr("postgresql://postgres@127.0.0.1:5432/airflow"), description="metadata DB URL"
     )
@@ -83,10 +92,12 @@ class Settings(BaseSettings):
     postgres_port: int | None = Field(None, ge=1, le=65535, description="DB port when the secret lacks it")
     postgres_name: str | None = Field(None, description="DB name when the secret lacks it (default airflow)")
     postgres_slow_ms: float = Field(500.0, gt=0, description="SELECT 1 slower than this -> degraded")
-    postgres_timeout: float = Field(3.0, gt=0)
+    postgres_timeout: float = Field(
+        3.0, gt=0, description="seconds before the postgres probe's components count as down"
+    )
 
     # DAG sync sidecars
-    dagsync_enabled: bool = False
+    dagsync_enabled: bool = Field(False, description="run the dagsync probe")
     dagsync_state_dirs: CsvList = Field(
         default=[], description="dagsync state dirs (each has sidecars/*.json)"
     )
@@ -96,40 +107,52 @@ class Settings(BaseSettings):
     dagsync_forget_after: float = Field(
         3600.0, ge=0, description="ignore sidecars with no attempt for this long (0 = never)"
     )
-    dagsync_timeout: float = Field(2.0, gt=0)
+    dagsync_timeout: float = Field(
+        2.0, gt=0, description="seconds before the dagsync probe's components count as down"
+    )
 
     # scaler
-    scaler_enabled: bool = True
+    scaler_enabled: bool = Field(True, description="run the scaler probe")
     scaler_url: str = Field("http://127.0.0.1:9102", description="scaler base URL (GET /decision)")
     scaler_max_age: float = Field(120.0, gt=0, description="last decision older than this -> degraded")
-    scaler_timeout: float = Field(2.0, gt=0)
+    scaler_timeout: float = Field(
+        2.0, gt=0, description="seconds before the scaler probe's components count as down"
+    )
 
     # ECS
-    ecs_enabled: bool = False
-    ecs_cluster: str = ""
+    ecs_enabled: bool = Field(False, description="run the ecs probe")
+    ecs_cluster: str = Field("", description="ECS cluster of ECS_SERVICES")
     ecs_services: CsvList = Field(default=[], description="ECS services: running vs desired")
     ecs_worker_service: str = Field(
         "", description="the Celery worker service (page: workers running/desired)"
     )
-    ecs_timeout: float = Field(5.0, gt=0)
+    ecs_timeout: float = Field(
+        5.0, gt=0, description="seconds before the ecs probe's components count as down"
+    )
 
     # CloudWatch alarms
-    alarms_enabled: bool = False
+    alarms_enabled: bool = Field(False, description="run the alarms probe")
     alarms_prefix: str = Field("", description="alarm name prefix (DescribeAlarms AlarmNamePrefix)")
-    alarms_timeout: float = Field(5.0, gt=0)
+    alarms_timeout: float = Field(
+        5.0, gt=0, description="seconds before the alarms probe's components count as down"
+    )
 
     # SLO state from CloudWatch (docs/slo.md): the observability module's `slo_spec` output
-    slo_enabled: bool = False
+    slo_enabled: bool = Field(False, description="run the slo probe")
     slo_spec: str = Field("", description="JSON of the observability module's slo_spec output")
     slo_refresh: float = Field(
         300.0, ge=10, description="seconds between CloudWatch reads (GetMetricData is billed per metric)"
     )
-    slo_timeout: float = Field(5.0, gt=0)
+    slo_timeout: float = Field(
+        5.0, gt=0, description="seconds before the slo probe's components count as down"
+    )
 
     # optional CloudWatch publishing of component health
-    publish_enabled: bool = False
-    publish_namespace: str = "AirflowPlatform/Health"
-    publish_interval: float = Field(60.0, ge=1)
+    publish_enabled: bool = Field(False, description="run the publish probe")
+    publish_namespace: str = Field(
+        "AirflowPlatform/Health", description="CloudWatch namespace of the published health"
+    )
+    publish_interval: float = Field(60.0, ge=1, description="seconds between CloudWatch publishes")
     publish_env: str = Field("", description="value of the Env dimension (blank: none)")
 
     @field_validator(

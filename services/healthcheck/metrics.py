@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from platform_common.prometheus import exposition, new_registry
+
 from .model import Snapshot
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -11,7 +13,7 @@ LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.registry = registry or new_registry()
         r = self.registry
         self.status = Gauge(
             "healthcheck_component_status",
@@ -55,6 +57,10 @@ class Metrics:
         self.ecs_running = Gauge(
             "healthcheck_ecs_running_count", "ECS running count", ["service"], registry=r
         )
+
+    def render(self) -> tuple[bytes, str]:
+        """``(body, content type)`` for ``GET /metrics``."""
+        return exposition(self.registry)
 
     def observe(self, snap: Snapshot) -> None:
         self.refreshes.inc()

@@ -1,5 +1,5 @@
-"""``scaler decide`` (one measurement, one JSON decision) and ``scaler run`` (the loop). Every flag has a
-``SCALER_*`` env var; flags win. See services/scaler/README.md."""
+"""``scaler decide`` (one measurement, one JSON decision) and ``scaler run`` (the loop). The flags come from
+``ScalerSettings`` (each also a ``SCALER_*`` env var; flags win). See services/scaler/README.md."""
 
 from __future__ import annotations
 
@@ -10,83 +10,28 @@ import sys
 import threading
 from typing import Any
 
+from platform_common.cli import OneLineParser, add_flags, given
+from platform_common.exitcodes import FAILED, INTERRUPTED, OK, USAGE
 from platform_common.log import configure_logging
 from platform_common.redact import redact_text
 from platform_common.settings import ConfigError
 
 from .config import ScalerSettings, load
 
-EXIT_OK, EXIT_MEASURE, EXIT_CONFIG = 0, 1, 2
-
-# flag -> settings field (env var = SCALER_<FIELD>)
-FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "--redis-url": ("redis_url", {"help": "Celery broker URL (redis://, rediss://)"}),
-    "--db-url": ("db_url", {"help": "Airflow metadata DB URL (postgresql://)"}),
-    "--db-secret-arn": ("db_secret_arn", {"help": "Secrets Manager ARN holding the DB URL or RDS JSON"}),
-    "--db-host": ("db_host", {"help": "DB host when the secret lacks it (RDS-managed master secrets)"}),
-    "--db-port": ("db_port", {"type": int, "help": "DB port when the secret lacks it (5432)"}),
-    "--db-name": ("db_name", {"help": "DB name when the secret lacks it (airflow)"}),
-    "--queues": ("queues", {"help": "comma-separated Celery queues (default: default)"}),
-    "--priority-steps": ("priority_steps", {"help": "kombu priority steps (default: 0,3,6,9)"}),
-    "--redis-key-prefix": ("redis_key_prefix", {"help": "kombu global_keyprefix, if any"}),
-    "--concurrency": ("worker_concurrency", {"type": int, "help": "tasks per worker (default: 16)"}),
-    "--min": ("min_workers", {"type": int, "help": "min workers in active hours (default: 0)"}),
-    "--max": ("max_workers", {"type": int, "help": "max workers (default: 10)"}),
-    "--cooldown": (
-        "cooldown",
-        {"type": float, "help": "seconds a lower value must hold before scale-in (300)"},
-    ),
-    "--schedule": ("schedule", {"help": "active hours, e.g. 'Mon-Fri 07:00-19:00' (empty: always)"}),
-    "--timezone": ("timezone", {"help": "IANA timezone of the schedule (default: UTC)"}),
-    "--offhours-max": ("offhours_max", {"type": int, "help": "max workers off-hours (default: --max)"}),
-    "--cw-namespace": ("cw_namespace", {"help": "CloudWatch namespace (default: Airflow/Scaler)"}),
-    "--env": ("cw_env", {"help": "metric dimension env (default: dev)"}),
-    "--service-name": ("cw_service", {"help": "metric dimension service (default: airflow-worker)"}),
-    "--apply": ("apply", {"choices": ["none", "ecs"], "help": "none: metrics only; ecs: UpdateService"}),
-    "--cluster": ("ecs_cluster", {"help": "ECS cluster of the worker service"}),
-    "--service": ("ecs_service", {"help": "ECS worker service"}),
-    "--protection-minutes": ("protection_minutes", {"type": int, "help": "task protection expiry (60)"}),
-    "--unmatched-hosts": (
-        "unmatched_hosts",
-        {
-            "choices": ["hold", "ignore"],
-            "help": "busy hostnames matching no task: hold scale-in (default) or ignore",
-        },
-    ),
-    "--metrics-port": ("metrics_port", {"type": int, "help": "/metrics and /decision port, 0 = off (9102)"}),
-    "--metrics-host": ("metrics_host", {"help": "bind address (default: 0.0.0.0)"}),
-    "--interval": ("interval", {"type": float, "help": "seconds between cycles (default: 15)"}),
-    "--start-slo-seconds": (
-        "start_slo_seconds",
-        {"type": float, "help": "queued -> start above this is a late start (120; docs/slo.md)"},
-    ),
-    "--scaleup-slo-seconds": (
-        "scaleup_slo_seconds",
-        {"type": float, "help": "zero workers -> first task running above this is late (180)"},
-    ),
-    "--latency-window": (
-        "latency_window",
-        {"type": float, "help": "seconds of task starts behind the p50/p95 (300)"},
-    ),
-    "--log-level": ("log_level", {"help": "DEBUG, INFO, WARNING (default: INFO)"}),
-}
-BOOL_FLAGS = {"cloudwatch": "--cloudwatch", "protect": "--protect"}
-
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="scaler", description="Queue-depth scaler for Airflow Celery workers on ECS"
+    p = OneLineParser(
+        prog="scaler",
+        description="Queue-depth scaler for Airflow Celery workers on ECS. Exit codes: "
+        "services/platform_common/exitcodes.py (0 ok, 1 could not measure, 2 bad configuration).",
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name, help_ in (
         ("decide", "measure once and print the decision as JSON"),
         ("run", "measure, decide, publish, apply in a loop"),
     ):
         sp = sub.add_parser(name, help=help_)
-        for flag, (dest, kw) in FLAGS.items():
-            sp.add_argument(flag, dest=dest, default=None, **kw)
-        for dest, flag in BOOL_FLAGS.items():
-            sp.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None)
+        add_flags(sp, ScalerSettings)
         if name == "run":
             sp.add_argument("--max-cycles", type=int, default=None, help="stop after N cycles (tests)")
     return p
@@ -94,18 +39,19 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    flags = {dest: getattr(args, dest, None) for dest, _ in FLAGS.values()}
-    flags |= {dest: getattr(args, dest, None) for dest in BOOL_FLAGS}
     try:
-        settings = load(flags)
+        settings = load(given(args, ScalerSettings))
     except ConfigError as exc:
         print(f"scaler: bad configuration: {redact_text(str(exc))}", file=sys.stderr)
-        return EXIT_CONFIG
-    if args.command == "decide":  # stdout is the answer; only warnings (or debug when asked) on stderr
-        configure_logging("scaler", "DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING")
-        return decide(settings)
-    configure_logging("scaler", settings.log_level)
-    return run(settings, args.max_cycles)
+        return USAGE
+    try:
+        if args.command == "decide":  # stdout is the answer; only warnings (or debug when asked) on stderr
+            configure_logging("scaler", "DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING")
+            return decide(settings)
+        configure_logging("scaler", settings.log_level)
+        return run(settings, args.max_cycles)
+    except KeyboardInterrupt:
+        return INTERRUPTED
 
 
 def decide(settings: ScalerSettings) -> int:
@@ -124,8 +70,8 @@ def decide(settings: ScalerSettings) -> int:
             "SCALER_DB_URL (or SCALER_DB_SECRET_ARN) point at reachable servers",
             file=sys.stderr,
         )
-        return EXIT_MEASURE
-    return EXIT_OK
+        return FAILED
+    return OK
 
 
 def run(settings: ScalerSettings, max_cycles: int | None) -> int:
@@ -150,7 +96,7 @@ def run(settings: ScalerSettings, max_cycles: int | None) -> int:
             "choose another SCALER_METRICS_PORT (0 = off)",
             file=sys.stderr,
         )
-        return EXIT_CONFIG
+        return USAGE
     try:
         scaler.run(settings.interval, stop, max_cycles)
     finally:
@@ -158,7 +104,7 @@ def run(settings: ScalerSettings, max_cycles: int | None) -> int:
             server.shutdown()
             server.server_close()
         scaler.close()
-    return EXIT_OK
+    return OK
 
 
 if __name__ == "__main__":

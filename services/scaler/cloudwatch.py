@@ -52,7 +52,6 @@ class Publisher:
         self.client = sync_client(
             "cloudwatch", client_config(retry_mode="standard", max_attempts=3, read_timeout=10)
         )
-        self.calls = 0
 
     def publish(
         self,
@@ -62,5 +61,4 @@ class Publisher:
     ) -> None:
         data = metric_data(figures, self.env, self.service, timestamp, per_queue)
         for i in range(0, len(data), 1000):  # PutMetricData takes at most 1000 items
-            self.calls += 1
             self.client.put_metric_data(Namespace=self.namespace, MetricData=data[i : i + 1000])

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from platform_common.prometheus import ANY_ADDRESS
 from platform_common.secrets import PostgresUrl, SecretArn
 from platform_common.settings import ConfigError, load_settings
 
@@ -18,45 +19,103 @@ REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class ScalerSettings(BaseSettings):
+    """Every field is a flag (platform_common.cli) and a ``SCALER_*`` env var; flag > env > default."""
+
     model_config = SettingsConfigDict(env_prefix="SCALER_", extra="ignore")
 
     # sources
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    db_url: PostgresUrl | None = None
-    db_secret_arn: SecretArn = None
-    db_host: str | None = None  # for RDS-managed secrets, which hold only username/password
-    db_port: int | None = None
-    db_name: str | None = None
-    queues: str = "default"  # comma-separated Celery queues (= task_instance.queue values)
-    priority_steps: str = "0,3,6,9"  # kombu's redis PRIORITY_STEPS (kombu/transport/redis.py)
-    redis_key_prefix: str = ""  # kombu's global_keyprefix, if the broker uses one
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Celery broker (`redis://`, `rediss://`, `unix://`)"
+    )
+    db_url: PostgresUrl | None = Field(
+        None, description="metadata DB (`postgresql://`; `postgresql+psycopg2://` accepted)"
+    )
+    db_secret_arn: SecretArn = Field(
+        None,
+        description="Secrets Manager secret: a URL string or RDS JSON (`username`, `password`, `host`, `port`, `dbname`)",
+    )
+    db_host: str | None = Field(
+        None,
+        description="DB host when the secret lacks it (RDS-managed master secrets hold only `username`/`password`)",
+    )
+    db_port: int | None = Field(
+        None, ge=1, le=65535, description="DB port when the secret lacks it (else `5432`)"
+    )
+    db_name: str | None = Field(None, description="DB name when the secret lacks it (else `airflow`)")
+    queues: str = Field("default", description="comma-separated Celery queues (= `task_instance.queue`)")
+    priority_steps: str = Field(
+        "0,3,6,9", description="kombu's redis `priority_steps` ([broker keys](../platform_common/broker.py))"
+    )
+    redis_key_prefix: str = Field("", description="kombu's `global_keyprefix`, if the broker uses one")
     # formula
-    worker_concurrency: int = 16  # Airflow's [celery] worker_concurrency default
-    min_workers: int = 0
-    max_workers: int = 10
-    cooldown: float = 300.0
-    schedule: str = ""  # empty = always active; see scaler/schedule.py
-    timezone: str = "UTC"
-    offhours_max: int | None = None
+    worker_concurrency: int = Field(
+        16,
+        ge=1,
+        description="tasks per worker (the workers' `--concurrency`)",
+        json_schema_extra={"flag": "--concurrency"},
+    )
+    min_workers: int = Field(
+        0, ge=0, description="min workers in active hours", json_schema_extra={"flag": "--min"}
+    )
+    max_workers: int = Field(10, ge=0, description="max workers", json_schema_extra={"flag": "--max"})
+    cooldown: float = Field(300.0, ge=0, description="seconds a lower value must hold before a scale-in")
+    schedule: str = Field(
+        "",
+        description="active hours, e.g. `Mon-Fri 07:00-19:00; Sat 09:00-12:00` or `cron(0 7 * * 1-5)..cron(0 19 * * 1-5)`; empty = always active",
+    )
+    timezone: str = Field("UTC", description="IANA timezone of the schedule")
+    offhours_max: int | None = Field(None, ge=0, description="max workers off-hours (unset: `--max`)")
     # outputs
-    cloudwatch: bool = True
-    cw_namespace: str = "Airflow/Scaler"
-    cw_env: str = "dev"
-    cw_service: str = "airflow-worker"
-    apply: Literal["none", "ecs"] = "none"
-    ecs_cluster: str | None = None
-    ecs_service: str | None = None
-    protect: bool = True  # task scale-in protection for busy workers (needs cluster + service)
-    protection_minutes: int = 60
-    unmatched_hosts: Literal["hold", "ignore"] = "hold"  # busy hostnames matching no task: hold scale-in?
-    metrics_port: int = 9102
-    metrics_host: str = "0.0.0.0"  # noqa: S104 - the healthcheck service scrapes it over the VPC
-    interval: float = 15.0
-    log_level: str = "INFO"
+    cloudwatch: bool = Field(True, description="publish to CloudWatch (`run` only)")
+    cw_namespace: str = Field("Airflow/Scaler", description="CloudWatch namespace")
+    cw_env: str = Field("dev", description="metric dimension `env`", json_schema_extra={"flag": "--env"})
+    cw_service: str = Field(
+        "airflow-worker",
+        description="metric dimension `service`",
+        json_schema_extra={"flag": "--service-name"},
+    )
+    apply: Literal["none", "ecs"] = Field(
+        "none", description="`none`: metrics only; `ecs`: UpdateService `desiredCount`"
+    )
+    ecs_cluster: str | None = Field(
+        None,
+        description="ECS cluster of the worker service (needed for `ecs`, protection, `current`)",
+        json_schema_extra={"flag": "--cluster"},
+    )
+    ecs_service: str | None = Field(
+        None, description="ECS worker service", json_schema_extra={"flag": "--service"}
+    )
+    protect: bool = Field(
+        True, description="task scale-in protection of busy workers (needs cluster + service)"
+    )
+    protection_minutes: int = Field(
+        60,
+        ge=1,
+        le=2880,
+        description="protection expiry in minutes (ECS UpdateTaskProtection: 1-2880), renewed at half-life",
+    )
+    unmatched_hosts: Literal["hold", "ignore"] = Field(
+        "hold",
+        description="a running TI whose hostname matches no worker task holds scale-in (`hold`) or is ignored",
+    )
+    metrics_port: int = Field(9102, ge=0, le=65535, description="`/metrics` + `/decision` port; `0` = off")
+    metrics_host: str = Field(ANY_ADDRESS, description="bind address of /metrics and /decision")
+    interval: float = Field(15.0, gt=0, description="seconds between cycles")
+    log_level: str = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR; JSON logs on stderr, secrets redacted"
+    )
     # service-level indicators (docs/slo.md)
-    start_slo_seconds: float = 120.0  # queued -> start above this is a late start
-    scaleup_slo_seconds: float = 180.0  # queued with zero workers -> first task running above this is late
-    latency_window: float = 300.0  # seconds of starts behind the p50/p95
+    start_slo_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="queued → start above this is a late start (`TasksStartedLate`; [docs/slo.md](../../docs/slo.md))",
+    )
+    scaleup_slo_seconds: float = Field(
+        180.0,
+        gt=0,
+        description="zero workers → first task running above this is a late scale-up (`ScaleUpsLate`)",
+    )
+    latency_window: float = Field(300.0, gt=0, description="seconds of task starts behind the p50/p95")
 
     @field_validator("redis_url")
     @classmethod
@@ -80,13 +139,6 @@ class ScalerSettings(BaseSettings):
     def _empty_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
 
-    @field_validator("worker_concurrency")
-    @classmethod
-    def _concurrency(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"must be >= 1 (the workers' --concurrency), got {v}")
-        return v
-
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
@@ -94,27 +146,6 @@ class ScalerSettings(BaseSettings):
             zone(v)
         except ScheduleError as exc:
             raise ValueError(str(exc)) from None
-        return v
-
-    @field_validator("interval")
-    @classmethod
-    def _interval(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError(f"must be > 0 seconds, got {v}")
-        return v
-
-    @field_validator("start_slo_seconds", "scaleup_slo_seconds", "latency_window")
-    @classmethod
-    def _positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError(f"must be > 0 seconds, got {v}")
-        return v
-
-    @field_validator("protection_minutes")
-    @classmethod
-    def _protection(cls, v: int) -> int:
-        if not 1 <= v <= 2880:
-            raise ValueError(f"must be 1..2880 minutes (ECS UpdateTaskProtection), got {v}")
         return v
 
     @field_validator("priority_steps")
@@ -145,8 +176,6 @@ class ScalerSettings(BaseSettings):
             raise ValueError(
                 "apply=ecs needs --cluster and --service (SCALER_ECS_CLUSTER, SCALER_ECS_SERVICE)"
             )
-        if not 0 <= self.metrics_port <= 65535:
-            raise ValueError(f"metrics port must be 0..65535, got {self.metrics_port}")
         return self
 
     # derived
@@ -168,10 +197,6 @@ class ScalerSettings(BaseSettings):
             schedule=self.parsed_schedule(),
             offhours_max=self.offhours_max,
         )
-
-    @property
-    def ecs_target(self) -> bool:
-        return bool(self.ecs_cluster and self.ecs_service)
 
 
 def load(flags: dict[str, object]) -> ScalerSettings:

@@ -19,7 +19,7 @@ two views means a Redis backlog scales up even when the DB says 0, and nothing i
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .schedule import Schedule, parse_schedule
@@ -91,13 +91,10 @@ class Decision:
     running: int | None = None
     broker_depth: int | None = None
     current: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         doc = asdict(self)
-        extra = doc.pop("extra")
         doc["bounds"] = {"min": doc.pop("min"), "max": doc.pop("max")}
-        doc.update(extra)
         return doc
 
 

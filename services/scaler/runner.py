@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
-
 from platform_common.redact import redact, redact_text
 from platform_common.secrets import SecretError, db_url_from_secret
 
@@ -25,6 +23,7 @@ from .config import ScalerSettings
 from .decider import Decision, Measurement, State, decide
 from .ecs import EcsService, ProtectionResult
 from .measure import MeasureError, RedisDepth, TaskCounts, TaskInstanceCounts
+from .metrics import Metrics
 from .sli import ScaleUpEvent, ScaleUpState, track_scale_up
 
 log = logging.getLogger("scaler")
@@ -52,49 +51,6 @@ class CycleResult:
         if self.sli:
             doc["sli"] = self.sli
         return dict(redact(doc))
-
-
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-
-        def g(name: str, doc: str) -> Gauge:
-            return Gauge(name, doc, registry=r)
-
-        self.queued = g("scaler_queued_tasks", "task_instance rows in state queued")
-        self.running = g("scaler_running_tasks", "task_instance rows in state running")
-        self.broker = g("scaler_broker_depth", "Redis: waiting messages (all priority lists) + unacked")
-        self.unacked = g("scaler_broker_unacked", "Redis: messages taken by workers, not acked yet")
-        self.desired = g("scaler_desired_workers", "desired worker count decided")
-        self.target = g("scaler_target_workers", "what the formula says right now, before cooldown")
-        self.current = g("scaler_current_workers", "the worker service's desiredCount as read from ECS")
-        self.shortfall = g("scaler_worker_shortfall", "desired - current workers")
-        self.active = g("scaler_active_window", "1 inside an active schedule window, 0 off-hours")
-        self.protected = g("scaler_protected_tasks", "busy worker tasks with scale-in protection")
-        self.unmatched = g("scaler_unmatched_busy_hosts", "task_instance hostnames that matched no ECS task")
-        self.cycle_seconds = g("scaler_cycle_seconds", "wall time of the last cycle")
-        self.last_success = g("scaler_last_success_timestamp_seconds", "unix time of the last measured cycle")
-        self.cycles = Counter("scaler_cycles", "cycles run", registry=r)
-        self.oldest_queued = g("scaler_oldest_queued_age_seconds", "age of the oldest queued task instance")
-        self.start_p95 = Gauge(
-            "scaler_task_start_p95_seconds", "p95 queued -> start over the window", ["queue"], registry=r
-        )
-        self.started = Counter("scaler_tasks_started", "task instances that started", registry=r)
-        self.started_late = Counter(
-            "scaler_tasks_started_late",
-            "task instances that started later than the SLO threshold",
-            registry=r,
-        )
-        self.scale_ups = Counter("scaler_scale_ups", "scale-ups from zero workers", registry=r)
-        self.scale_ups_late = Counter(
-            "scaler_scale_ups_late", "scale-ups slower than the SLO threshold", registry=r
-        )
-        self.scale_up_seconds = g("scaler_last_scale_up_seconds", "zero workers -> first task running, last")
-        self.errors = Counter("scaler_errors", "errors by source", ["source"], registry=r)
-
-    def render(self) -> bytes:
-        return bytes(generate_latest(self.registry))
 
 
 class Scaler:
@@ -209,7 +165,7 @@ class Scaler:
             self._apply(result, current)
 
         if publish and self.publisher is not None:
-            self._publish(result, now, unacked)
+            self._publish(result, now)
         self._record(result, now, unacked, time.monotonic() - started)
         return result
 
@@ -283,7 +239,7 @@ class Scaler:
             result.errors.append(f"ecs: UpdateService: {type(exc).__name__}: {exc}")
             self.metrics.errors.labels("ecs").inc()
 
-    def _publish(self, result: CycleResult, now: float, unacked: int | None) -> None:
+    def _publish(self, result: CycleResult, now: float) -> None:
         d = result.decision
         shortfall = d.desired - d.current if d.desired is not None and d.current is not None else None
         figures: dict[str, float | None] = {
@@ -392,7 +348,7 @@ def serve(scaler: Scaler, host: str, port: int) -> ThreadingHTTPServer:
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                self._send(200, scaler.metrics.render(), CONTENT_TYPE_LATEST)
+                self._send(200, *scaler.metrics.render())
             elif path == "/decision":
                 with scaler.lock:
                     last = scaler.last

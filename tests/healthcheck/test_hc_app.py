@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from devtools.servers import LOOPBACK, Server, free_port, start_redis
+from platform_common.exitcodes import FAILED, OK, USAGE
 from tests.support.healthcheck import HEALTHCHECK, HungServer, JsonServer, get_status, hc_env
 
 NOW = time.time
@@ -186,17 +187,17 @@ def test_cli_bad_config_is_one_line(
     cli: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for args, env, needle in (
-        (["serve", "--port", "eighty"], {}, "HEALTHCHECK_PORT"),
+        (["serve"], {"HEALTHCHECK_PORT": "eighty"}, "HEALTHCHECK_PORT"),
         (["serve"], {"HEALTHCHECK_CACHE_TTL": "-1"}, "HEALTHCHECK_CACHE_TTL"),
         (["serve", "--redis-url", "http://x:pw@h/0"], {}, "HEALTHCHECK_REDIS_URL"),
         (["serve", "--dagsync-enabled", "true"], {}, "HEALTHCHECK_DAGSYNC_STATE_DIRS"),
         (["serve", "--airflow-parts", "scheduler,webserver"], {}, "unknown part webserver"),
-        (["status", "--default-role", "fatal"], {}, "HEALTHCHECK_DEFAULT_ROLE"),
+        (["status"], {"HEALTHCHECK_DEFAULT_ROLE": "fatal"}, "HEALTHCHECK_DEFAULT_ROLE"),
     ):
         with monkeypatch.context() as mp:
             for key, value in env.items():
                 mp.setenv(key, value)
-            assert cli(args) == 2
+            assert cli(args) == USAGE
         err = capsys.readouterr().err
         lines = err.strip().splitlines()
         assert (
@@ -205,12 +206,21 @@ def test_cli_bad_config_is_one_line(
         assert "pw@" not in err
 
 
+def test_cli_usage_error_is_one_line(cli: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli(["status", "--default-role", "fatal"])
+    assert exc.value.code == USAGE
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "invalid choice: 'fatal'" in lines[0], lines
+
+
 def test_cli_port_in_use(cli: Any, capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as busy:
         busy.bind((LOOPBACK, 0))
         busy.listen(1)
-        assert cli(["serve", "--host", LOOPBACK, "--port", str(busy.getsockname()[1])]) == 3
-    assert "address already in use" in capsys.readouterr().err
+        assert cli(["serve", "--host", LOOPBACK, "--port", str(busy.getsockname()[1])]) == USAGE
+    err = capsys.readouterr().err
+    assert "address already in use" in err and "HEALTHCHECK_PORT" in err.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize(
@@ -221,14 +231,15 @@ def test_cli_status_exit_code(
     cli: Any, json_server: JsonServer, capsys: pytest.CaptureFixture[str], status: int, extra: dict[str, Any],
     component: str, code: int,
 ) -> None:  # fmt: skip
-    """One round, printed; exit 0 ok, 1 degraded (the scaler only degrades by default), 2 down when critical."""
+    """One round, printed; exit 0 ok, 1 (FAILED) degraded or down: the scaler only degrades by default, and is down
+    when critical (platform_common.exitcodes)."""
     json_server.routes["/decision"] = (status, decision(**extra))
     assert cli(["status", "--scaler-enabled", "true", "--scaler-url", json_server.url]) == code
     assert json.loads(capsys.readouterr().out)["components"]["scaler"]["status"] == component
     critical = cli(
         ["status", "--scaler-enabled", "true", "--scaler-url", json_server.url, "--critical", "scal*"]
     )
-    assert critical == {"ok": 0, "degraded": 1, "down": 2}[component]
+    assert critical == {"ok": OK, "degraded": FAILED, "down": FAILED}[component]
 
 
 def test_console_script_status(json_server: JsonServer) -> None:

@@ -92,10 +92,10 @@ def test_redis_broker_sums_priority_lists() -> None:
     assert res.facts == {"queue_depth": 12, "unacked": 3, "queues": {"default": 7, "other": 5}}
     assert res.detail == "PING ok; queue depth 12 (default=7, other=5); unacked 3"
     backlog = assess.redis_broker(lengths, ["default", "other"], 3, now=NOW, latency_ms=1.0, degraded_at=12)
-    prefixed = {f"p:{k}": v for k, v in lengths.items()} | {"default": 100}  # unprefixed keys are not the broker's
-    assert assess.redis_broker(prefixed, ["default", "other"], 3, now=NOW, latency_ms=1.0, prefix="p:").facts == (
-        res.facts
-    )
+    # behind a key prefix: the same figures; an unprefixed key of the same name is not the broker's
+    prefixed = {f"p:{k}": v for k, v in lengths.items()} | {"default": 100}
+    again = assess.redis_broker(prefixed, ["default", "other"], 3, now=NOW, latency_ms=1.0, prefix="p:")
+    assert again.facts == res.facts
     assert backlog.status is Status.DEGRADED and "backlog >= 12" in backlog.detail
 
 

@@ -12,7 +12,8 @@ import redis
 
 from devtools.airflow import airflow_env, db_migrate
 from devtools.servers import Server
-from tests.support.scaler import AirflowRows, AwsProxy
+from tests.support.aws import AwsProxy
+from tests.support.scaler import AirflowRows
 
 
 @pytest.fixture(scope="session")

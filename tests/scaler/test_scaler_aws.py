@@ -9,29 +9,10 @@ import boto3
 import pytest
 from celery import Celery
 
-from scaler.config import load
-from scaler.runner import Scaler
-from tests.support.scaler import AirflowRows, AwsProxy, ecs_workers, metric_stats
+from tests.support.aws import AwsProxy
+from tests.support.scaler import AirflowRows, ecs_workers, make_scaler, metric_stats
 
 pytestmark = pytest.mark.airflow
-
-
-def make_scaler(redis_url: str, db_url: str, queue: str, namespace: str, **extra: object) -> Scaler:
-    flags: dict[str, object] = {
-        "redis_url": redis_url,
-        "db_url": db_url,
-        "queues": queue if queue else "default",
-        "worker_concurrency": 4,
-        "min_workers": 0,
-        "max_workers": 10,
-        "cooldown": 0,
-        "cw_namespace": namespace,
-        "cw_env": "test",
-        "cw_service": "workers",
-        "metrics_port": 0,
-    }
-    flags.update(extra)
-    return Scaler(load(flags))
 
 
 def send(redis_url: str, queue: str, n: int) -> None:
@@ -64,7 +45,7 @@ def test_publishes_one_batch_with_every_metric(
         "ScalerErrors": 0,
     }
     # the Prometheus endpoint carries the same figures
-    text = scaler.metrics.render().decode()
+    text = scaler.metrics.render()[0].decode()
     for line in (
         "scaler_queued_tasks 6.0",
         "scaler_running_tasks 3.0",
@@ -392,5 +373,5 @@ def test_publishes_the_slis_with_the_dimensions_the_alarms_use(
     assert sum(p["SampleCount"] for p in per_queue) == 2
     doc = second.as_dict(0.0)
     assert doc["sli"]["queues"]["default"]["start_p95_s"] is not None
-    assert "scaler_scale_ups_total 1.0" in scaler.metrics.render().decode()
+    assert "scaler_scale_ups_total 1.0" in scaler.metrics.render()[0].decode()
     scaler.close()

@@ -33,7 +33,11 @@ def run_cli(
     [
         (["--min", "5", "--max", "2"], {}, "min workers (5) > max workers (2)"),
         (["--timezone", "Mars/Olympus"], {}, "unknown timezone 'Mars/Olympus'"),
-        (["--concurrency", "0"], {}, "worker_concurrency (SCALER_WORKER_CONCURRENCY): must be >= 1"),
+        (
+            ["--concurrency", "0"],
+            {},
+            "worker_concurrency (SCALER_WORKER_CONCURRENCY): Input should be greater than or equal to 1",
+        ),
         ([], {"SCALER_WORKER_CONCURRENCY": "0"}, "SCALER_WORKER_CONCURRENCY"),
         (["--redis-url", "amqp://guest@localhost//"], {}, "unsupported URL scheme 'amqp'"),
         (["--db-url", "mysql://u:secretpw@h/db"], {}, "unsupported URL scheme 'mysql'"),

@@ -1,18 +1,18 @@
-"""Helpers for the scaler tests: Airflow metadata rows, an ECS worker service on moto, a recording AWS proxy."""
+"""Helpers for the scaler tests: Airflow metadata rows, an ECS worker service on moto, CloudWatch read-back, the
+scaler factory. The recording AWS proxy: tests/support/aws.py."""
 
 from __future__ import annotations
 
-import http.client
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import psycopg
+
+from scaler.config import load
+from scaler.runner import Scaler
 
 ALL_STATES = (
     None,
@@ -169,136 +169,6 @@ def ecs_workers(endpoint: str, n_tasks: int, desired: int) -> EcsWorkers:
     return EcsWorkers(cluster, service, tasks, ecs)
 
 
-def _cbor_text(s: str) -> bytes:
-    b = s.encode()
-    assert len(b) < 256
-    return (bytes([0x60 + len(b)]) if len(b) < 24 else bytes([0x78, len(b)])) + b
-
-
-THROTTLING_CBOR = (
-    bytes([0xA2])
-    + _cbor_text("__type")
-    + _cbor_text("Throttling")
-    + _cbor_text("message")
-    + _cbor_text("Rate exceeded")
-)
-
-
-def operation_of(path: str, headers: Any, body: bytes) -> str:
-    target = headers.get("X-Amz-Target")
-    if target:
-        return str(target).rsplit(".", 1)[-1]
-    if "/operation/" in path:
-        return path.rsplit("/operation/", 1)[-1].split("?")[0]
-    action = parse_qs(body.decode(errors="replace")).get("Action") or parse_qs(urlsplit(path).query).get(
-        "Action"
-    )
-    return action[0] if action else "?"
-
-
-@dataclass
-class AwsProxy:
-    """A tiny HTTP proxy in front of moto: records every operation, and can fail chosen ones (throttling, 500)."""
-
-    upstream: str
-    calls: list[tuple[float, str, bytes]] = field(default_factory=list)  # first attempts only
-    attempts: list[str] = field(default_factory=list)  # every attempt, retries included
-    invocations: set[str] = field(default_factory=set)
-    fail: dict[str, str] = field(default_factory=dict)  # operation -> "throttle" | "500"
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def ops(self) -> list[str]:
-        """Operations as the client issued them (botocore's retries of one call count once)."""
-        return [op for _, op, _ in self.calls]
-
-    def start(self) -> AwsProxy:
-        proxy = self
-        up = urlsplit(self.upstream)
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                self._forward()
-
-            def do_GET(self) -> None:
-                self._forward()
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                op = operation_of(self.path, self.headers, body)
-                proxy.attempts.append(op)
-                # botocore sends one amz-sdk-invocation-id per call, the same on each of its retries
-                invocation = self.headers.get("amz-sdk-invocation-id") or str(uuid.uuid4())
-                if invocation not in proxy.invocations:
-                    proxy.invocations.add(invocation)
-                    proxy.calls.append((time.time(), op, body))
-                mode = proxy.fail.get(op)
-                if mode == "throttle":  # in the protocol the client spoke
-                    if self.headers.get("X-Amz-Target"):
-                        body_, ctype = (
-                            b'{"__type": "Throttling", "message": "Rate exceeded"}',
-                            "application/x-amz-json-1.0",
-                        )
-                        self._reply(400, body_, {"Content-Type": ctype})
-                    elif "/operation/" in self.path:
-                        self._reply(
-                            400,
-                            THROTTLING_CBOR,
-                            {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"},
-                        )
-                    else:
-                        xml = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"
-                        self._reply(400, xml, {"Content-Type": "text/xml"})
-                    return
-                if mode == "500":
-                    self._reply(
-                        500,
-                        b'{"__type": "ServerException", "message": "injected"}',
-                        {"Content-Type": "application/x-amz-json-1.1"},
-                    )
-                    return
-                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn.request(self.command, self.path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                out = {
-                    k: v
-                    for k, v in resp.getheaders()
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length")
-                }
-                conn.close()
-                self._reply(resp.status, data, out)
-
-            def _reply(self, status: int, data: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-
 def metric_stats(
     endpoint: str, namespace: str, name: str, env: str = "test", service: str = "workers"
 ) -> dict[str, float]:
@@ -324,3 +194,23 @@ def metric_stats(
         else (max if k == "Maximum" else min)(p[k] for p in points)
         for k in ("Maximum", "Minimum", "Sum", "SampleCount")
     }
+
+
+def make_scaler(redis_url: str, db_url: str, queue: str, namespace: str, **extra: object) -> Scaler:
+    """A Scaler with the test defaults (concurrency 4, 0..10 workers, no cooldown, no metrics port); ``extra``
+    overrides settings by field name."""
+    flags: dict[str, object] = {
+        "redis_url": redis_url,
+        "db_url": db_url,
+        "queues": queue if queue else "default",
+        "worker_concurrency": 4,
+        "min_workers": 0,
+        "max_workers": 10,
+        "cooldown": 0,
+        "cw_namespace": namespace,
+        "cw_env": "test",
+        "cw_service": "workers",
+        "metrics_port": 0,
+    }
+    flags.update(extra)
+    return Scaler(load(flags))
