@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_common.aws import aio_client, aio_session, client_config
 from platform_common.redact import redact_text
+from platform_common.sidecar_status import SidecarStatus
 
 from . import planner
 from .config import S3Url, Settings, parse_s3_url
@@ -662,18 +663,18 @@ class Syncer:
             version = published_version(self.paths)
         except (DestError, OSError):
             version = res.version
-        status = {
-            "sidecar_id": self.sidecar_id,
-            "source": str(self.source),
-            "dest": str(self.paths.dest),
-            "last_success": self.last_success,
-            "last_attempt": started,
-            "version": version,
-            "commit": res.commit if res.ok else self._published_commit(),
-            "last_error": None if res.ok else f"{res.error_kind}: {res.error}",
-            "consecutive_failures": self.consecutive_failures,
-            "outcome": res.outcome,
-        }
+        status = SidecarStatus(
+            sidecar_id=self.sidecar_id,
+            source=str(self.source),
+            dest=str(self.paths.dest),
+            last_success=self.last_success,
+            last_attempt=started,
+            version=version,
+            commit=res.commit if res.ok else self._published_commit(),
+            last_error=None if res.ok else f"{res.error_kind}: {res.error}",
+            consecutive_failures=self.consecutive_failures,
+            outcome=res.outcome,
+        ).to_json()
         try:
             self.paths.sidecars.mkdir(parents=True, exist_ok=True)
             write_json(self.paths.sidecars / f"{self.sidecar_id}.json", status, durable=False)
