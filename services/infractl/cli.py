@@ -293,14 +293,15 @@ def cmd_iam_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
+    """The Inputs/Outputs tables of the root module's and every module's README."""
     stale = []
-    for module in sorted((infra_dir() / "modules").iterdir()):
+    for module in [root_dir(), *sorted((infra_dir() / "modules").iterdir())]:
         if (module / "variables.tf").is_file() and tfdocs.sync(module, check=args.check):
-            stale.append(module.name)
+            stale.append(str(module.relative_to(infra_dir())))
     if args.check and stale:
-        raise InfraError(f"module README tables stale: {', '.join(stale)}; run `infra docs`")
+        raise InfraError(f"README tables stale: {', '.join(stale)}; run `infra docs`")
     for name in stale:
-        print(f"updated infra/modules/{name}/README.md", file=sys.stderr)
+        print(f"updated infra/{name}/README.md", file=sys.stderr)
     return OK
 
 
@@ -332,7 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("env")
     sp.add_argument("plan_json")
     sp.add_argument("--out", default="docs/iam")
-    sp = sub.add_parser("docs", help="regenerate the Inputs/Outputs tables of every module README")
+    sp = sub.add_parser(
+        "docs", help="regenerate the Inputs/Outputs tables of the root and every module README"
+    )
     sp.add_argument("--check", action="store_true", help="fail if any README is stale, change nothing")
     return p
 

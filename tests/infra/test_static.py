@@ -76,7 +76,7 @@ def test_module_layout(module: Path) -> None:
     assert '">= 5.80.0, < 6.0.0"' in versions
 
 
-@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("module", [*MODULES, ROOT], ids=lambda p: p.name)
 def test_readme_tables_current(module: Path) -> None:
     """Regenerating the Inputs/Outputs tables changes nothing (run `infra docs` after editing variables/outputs)."""
     readme = (module / "README.md").read_text()
