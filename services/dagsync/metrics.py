@@ -6,6 +6,8 @@ prometheus_client is imported only when metrics are served (it costs ~10 MB RSS;
 
 from __future__ import annotations
 
+from platform_common import prometheus
+
 
 class _NoOp:
     """One metric that records nothing: the calls sync.py makes on a Counter, Gauge or Histogram."""
@@ -39,9 +41,9 @@ class NullMetrics:
 
 class Metrics:
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client import Counter, Gauge, Histogram
 
-        r = self.registry = CollectorRegistry()
+        r = self.registry = prometheus.new_registry()
         self.cycle_duration = Histogram(
             "dagsync_cycle_duration_seconds",
             "Wall time of one sync cycle",
@@ -93,8 +95,6 @@ class Metrics:
         for reason, n in counts.items():
             self.unsafe_keys.labels(reason=reason).set(n)
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from the task's IP
-        from prometheus_client import start_http_server
-
+    def serve(self, port: int, addr: str = prometheus.ANY_ADDRESS) -> None:
         if port:
-            start_http_server(port, addr=addr, registry=self.registry)
+            prometheus.serve(self.registry, port, addr)
