@@ -1,7 +1,8 @@
 """Run Apache Airflow 3.1.8 from the project's Airflow venv (.venv-airflow) as plain processes.
 
 Tests and the local stack share these helpers; settings come from images/airflow/airflow.env, the same file the
-images use.
+images use (so the FAB auth manager too: users come from ``entrypoint.sh migrate`` with AIRFLOW_ADMIN_*/AIRFLOW_CI_*,
+see images/airflow/platform_users.py).
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ def airflow_env(
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
             "AIRFLOW__API__SECRET_KEY": jwt_secret,
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__LOGGING__REMOTE_LOGGING": "False",
             "PATH": f"{AIRFLOW_VENV / 'bin'}:{os.environ.get('PATH', '')}",
         }
@@ -67,10 +67,6 @@ def airflow_env(
     env.update(extra or {})
     home.mkdir(parents=True, exist_ok=True)
     Path(env["AIRFLOW__CORE__DAGS_FOLDER"]).mkdir(parents=True, exist_ok=True)
-    # Fixed admin password for local use, written before the first start (otherwise Airflow generates one).
-    pw_file = home / "simple_auth_manager_passwords.json.generated"
-    if not pw_file.exists():
-        pw_file.write_text('{"admin": "admin"}')
     return env
 
 
@@ -136,7 +132,6 @@ def entrypoint_env(
             "AIRFLOW_JWT_SECRET": jwt_secret,
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or home / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins_folder or home / "plugins"),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -159,7 +154,4 @@ def entrypoint_env(
     if create_folders:  # the local stack leaves them to the dagsync sidecars (DIR may be a symlink)
         for folder in (env["AIRFLOW__CORE__DAGS_FOLDER"], env["AIRFLOW__CORE__PLUGINS_FOLDER"]):
             Path(folder).mkdir(parents=True, exist_ok=True)
-    pw_file = home / "simple_auth_manager_passwords.json.generated"
-    if not pw_file.exists():  # fixed local login admin/admin (otherwise Airflow generates a password)
-        pw_file.write_text('{"admin": "admin"}')
     return env

@@ -6,7 +6,8 @@
 #
 # Usage: entrypoint.sh ROLE [extra airflow args...]
 #   api-server | scheduler | dag-processor | triggerer | worker   run that component (exec, so signals reach it)
-#   migrate                      airflow db migrate (one-off task), then exit
+#   migrate                      airflow db migrate (one-off task), then the platform's users (platform_users.py:
+#                                admin and CI account from AIRFLOW_ADMIN_* / AIRFLOW_CI_*), then exit
 #   health [ROLE]                the role's health command (= the ECS container health check); exit 0 = healthy
 #   celery worker [ARGS...]      = worker (the `airflow celery worker` spelling task definitions may use)
 #   config                       print the derived settings, secrets redacted
@@ -220,7 +221,9 @@ main() {
     api-server | scheduler | dag-processor | triggerer | worker) run_role "$cmd" "$@" ;;
     migrate)
       AIRFLOW_WAIT_FOR_MIGRATIONS=false wait_for_db
-      exec airflow db migrate "$@"
+      # With the FAB auth manager this migrates FAB's tables too; then the users from the secrets (ADR 0006).
+      airflow db migrate "$@" || die $? "airflow db migrate failed (exit $?): see its output above"
+      exec "$PYTHON" -m platform_users
       ;;
     health) health "$@" ;;
     config) print_config ;;

@@ -148,12 +148,15 @@ def test_airflow_constraints_pin_the_tested_venv_and_only_needed_providers() -> 
         for n in installed
         if n.startswith("apache-airflow-providers-")
     }
-    # The four we ask for, plus what apache-airflow 3.1.8 itself always installs.
+    # The four we ask for, the auth manager (fab, docs/adr/0006-secrets-and-sso.md), plus what apache-airflow 3.1.8
+    # itself always installs.
+    assert "fab" in providers
     assert providers <= {
         "celery",
         "amazon",
         "postgres",
         "redis",
+        "fab",
         "common-compat",
         "common-io",
         "common-sql",
