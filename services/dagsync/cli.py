@@ -18,6 +18,7 @@ from platform_common.cli import OneLineParser, add_flags, given
 from platform_common.exitcodes import FAILED, INTERRUPTED, OK, USAGE
 from platform_common.log import configure_logging
 from platform_common.settings import ConfigError, load_settings
+from platform_common.sidecar_status import SidecarStatus
 
 from .config import Settings
 from .metrics import Metrics, NullMetrics
@@ -145,13 +146,15 @@ def _check(settings: Settings) -> int:
     doc = read_json(src)
     if doc is None:
         return _fail(f"check failed: no successful sync into {paths.dest} yet (no status file {src})")
-    last = doc.get("last_success")
-    now = time.time()
-    if not isinstance(last, int | float):
+    try:
+        status = SidecarStatus.from_json(doc)
+    except ValueError as exc:
+        return _fail(f"check failed: status file {src} is unreadable: {exc}")
+    if status.last_success is None:
         return _fail(
             f"check failed: no successful sync into {paths.dest} yet; last error: {_newest_error(paths)}"
         )
-    age = now - float(last)
+    age = time.time() - status.last_success
     if age > settings.max_age:
         return _fail(
             f"check failed: last successful sync into {paths.dest} was {age:.0f}s ago (max {settings.max_age:.0f}s); "
@@ -163,7 +166,7 @@ def _check(settings: Settings) -> int:
         return _fail(f"check failed: {exc}")
     if version is None or not (paths.versions / version).is_dir():
         return _fail(f"check failed: {paths.dest} does not point at a published version")
-    print(f"ok: last successful sync {age:.0f}s ago, version {version}, commit {doc.get('commit')}")
+    print(f"ok: last successful sync {age:.0f}s ago, version {version}, commit {status.commit}")
     return OK
 
 
@@ -171,9 +174,12 @@ def _newest_error(paths: Paths) -> str:
     best: tuple[float, str] | None = None
     if paths.sidecars.is_dir():
         for f in paths.sidecars.glob("*.json"):
-            doc = read_json(f)
-            if doc and doc.get("last_error") and isinstance(doc.get("last_attempt"), int | float):
-                cand = (float(doc["last_attempt"]), f"{doc['last_error']} (sidecar {doc.get('sidecar_id')})")
+            try:
+                st = SidecarStatus.from_json(read_json(f))
+            except ValueError:
+                continue  # a file being replaced, or not a status file
+            if st.last_error and st.last_attempt is not None:
+                cand = (st.last_attempt, f"{st.last_error} (sidecar {st.sidecar_id})")
                 if best is None or cand[0] > best[0]:
                     best = cand
     return best[1] if best else "none recorded"
