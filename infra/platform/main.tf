@@ -170,7 +170,7 @@ module "observability" {
   vpc_id                         = module.network.vpc_id
   interface_endpoint_ids         = module.network.interface_endpoint_ids
   monthly_budget_usd             = var.settings.monthly_budget_usd
-  budget_cost_filter_tag         = "Env$${var.env}"
+  budget_cost_filter_tag         = join("$", ["Env", var.env]) # "Env$dev": key$value (a literal "$${" would escape)
   alarm_endpoints                = var.alarm_endpoints
   require_alarm_subscriber       = var.settings.require_alarm_subscriber
   dag_freshness_from_healthcheck = var.dags_storage == "efs"

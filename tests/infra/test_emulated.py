@@ -37,6 +37,9 @@ def test_plan_contains_the_whole_platform(emulated_dev: Emulated) -> None:
     vpc = next(rc for rc in plan["resource_changes"] if rc["type"] == "aws_vpc")
     assert vpc["change"]["after"]["tags_all"]["Env"] == "dev"
     assert vpc["change"]["after"]["tags_all"]["Name"] == "acme-airflow-dev-vpc"
+    # the budget counts this env's costs: tag Env=dev (AWS's "user:key$value"), not a literal "${...}"
+    budget = next(rc for rc in plan["resource_changes"] if rc["type"] == "aws_budgets_budget")
+    assert budget["change"]["after"]["cost_filter"] == [{"name": "TagKeyValue", "values": ["user:Env$dev"]}]
 
 
 def test_access_analyzer_is_account_level_in_bootstrap() -> None:
