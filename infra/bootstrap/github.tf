@@ -316,6 +316,28 @@ data "aws_iam_policy_document" "dag_publish" {
       values   = ["Airflow/DagSync"]
     }
   }
+  # The verify job's Airflow login: the env's CI machine account secret only (modules/compute/auth.tf), decrypted
+  # with the env's key through Secrets Manager for that secret only (docs/adr/0006-secrets-and-sso.md).
+  statement {
+    sid       = "CiAccountSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.name_prefix}-${each.key}-airflow-ci-??????"]
+  }
+  statement {
+    sid       = "CiAccountSecretKey"
+    actions   = ["kms:Decrypt"]
+    resources = ["arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${var.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:SecretARN"
+      values   = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.name_prefix}-${each.key}-airflow-ci-??????"]
+    }
+  }
 }
 
 resource "aws_iam_role" "dag_publish" {
