@@ -255,9 +255,12 @@ locals {
     "worker"        = ["app", "redis", "db"]
     "scaler"        = ["redis_url"]
     "healthcheck"   = ["redis_url"]
-    "migrate"       = ["app", "redis", "db"]
+    "migrate"       = ["app", "redis", "db", "admin", "ci"] # + the FAB users' secrets (auth.tf)
   }
-  named_secret_arns = { app = local.app_secret_arn, redis = local.redis_secret_arn, redis_url = local.redis_url_secret_arn }
+  named_secret_arns = merge(
+    { app = local.app_secret_arn, redis = local.redis_secret_arn, redis_url = local.redis_url_secret_arn },
+    local.auth_secret_arns,
+  )
 
   kms_via = { for svc in ["secretsmanager", "s3"] : svc => {
     "ForAnyValue:StringEquals" = { "kms:ResourceAliases" = [var.kms_alias_name] }
@@ -435,8 +438,15 @@ locals {
     }]
   }
 
-  # The one-off schema migration (`entrypoint.sh migrate` = `airflow db migrate`), run by `infra apply` and the deploy
-  # workflow after the data stores exist and before the services count as rolled out. No task role: it calls no AWS API.
+  # The one-off schema migration (`entrypoint.sh migrate` = `airflow db migrate`, then the FAB users from the admin and
+  # CI secrets), run by `infra apply` and the deploy workflow after the data stores exist and before the services
+  # count as rolled out. No task role: it calls no AWS API. Only this task reads the users' secrets.
+  migrate_secrets = merge(local.airflow_secrets, {
+    AIRFLOW_ADMIN_USERNAME = "${aws_secretsmanager_secret.auth["admin"].arn}:username::"
+    AIRFLOW_ADMIN_PASSWORD = "${aws_secretsmanager_secret.auth["admin"].arn}:password::"
+    AIRFLOW_CI_USERNAME    = "${aws_secretsmanager_secret.auth["ci"].arn}:username::"
+    AIRFLOW_CI_PASSWORD    = "${aws_secretsmanager_secret.auth["ci"].arn}:password::"
+  })
   migrate_containers = [{
     name             = "migrate"
     image            = var.images.airflow
@@ -444,7 +454,7 @@ locals {
     command          = ["migrate"]
     user             = "50000"
     environment      = [for k, v in merge(local.airflow_env, lookup(var.extra_environment, "migrate", {})) : { name = k, value = v }]
-    secrets          = [for k, v in local.airflow_secrets : { name = k, valueFrom = v }]
+    secrets          = [for k, v in local.migrate_secrets : { name = k, valueFrom = v }]
     logConfiguration = local.log_config["migrate"]
   }]
 

@@ -65,3 +65,8 @@ output "migrate_task" {
     log_stream      = "migrate/migrate" # + "/<task id>" (awslogs-stream-prefix/container/task)
   }
 }
+
+output "auth_secret_arns" {
+  description = "Secrets of the FAB users by kind: admin (the first admin) and ci (the dag-sync workflow's account); JSON username/password."
+  value       = { for k, s in aws_secretsmanager_secret.auth : k => s.arn }
+}

@@ -335,3 +335,21 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "admin_username" {
+  description = "Username of Airflow's first admin, written once into the <name_prefix>-airflow-admin secret (docs/adr/0006-secrets-and-sso.md)."
+  type        = string
+  default     = "admin"
+}
+
+variable "ci_username" {
+  description = "Username of the dag-sync workflow's machine account (role CI: read DAGs and import errors), written once into the <name_prefix>-airflow-ci secret."
+  type        = string
+  default     = "ci-dag-sync" # must differ from admin_username (the migration task refuses one user for both)
+}
+
+variable "secret_recovery_window_days" {
+  description = "Recovery window of the admin and CI secrets (0 = delete at once; dev only). Pass the security module's value."
+  type        = number
+  default     = 30
+}
