@@ -1,4 +1,4 @@
-"""CLI: python -m devtools.localstack {up,down,status,clean} [--state-dir DIR] (see stack.py)."""
+"""CLI: python -m devtools.localstack {up,down,status,clean,login} [--state-dir DIR] (see stack.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from devtools.localstack.config import DEFAULT_STATE_DIR, StackConfig
-from devtools.localstack.stack import StackError, clean, down, dump_status, status, summary, up
+from devtools.localstack.stack import StackError, clean, down, dump_status, login, status, summary, up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("status", help="PID, port and log of every process")
     s.add_argument("--json", action="store_true")
     sub.add_parser("clean", help="stop everything and remove the state")
+    lg = sub.add_parser(
+        "login", help="the Airflow login (FAB user) from the emulator's secret, on request only"
+    )
+    lg.add_argument(
+        "--kind", choices=["admin", "ci"], default="admin", help="admin (default) or the CI account"
+    )
     args = p.parse_args(argv)
     state = args.state_dir.resolve()
     try:
@@ -47,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(status(cfg), indent=2) if args.json else dump_status(cfg))
         elif args.cmd == "clean":
             clean(cfg)
+        elif args.cmd == "login":
+            user, password = login(cfg, args.kind)
+            print(f"url       {cfg.api_url}/auth/login/\nusername  {user}\npassword  {password}")
         return 0
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -531,22 +531,31 @@ def clean(cfg: StackConfig, say: Say = _say) -> None:
     say(f"==> removed {cfg.state_dir} and the emulated state of infra/envs/{cfg.env}")
 
 
-def admin_password_file(cfg: StackConfig) -> Path | None:
-    """SimpleAuthManager's generated admin password, in the running api-server task's AIRFLOW_HOME."""
-    found = sorted(
-        cfg.runner_dir.glob("tasks/*/api-server/fs/opt/airflow/simple_auth_manager_passwords.json.generated"),
-        key=lambda p: p.stat().st_mtime,
-    )
-    return found[-1] if found else None
+def login(cfg: StackConfig, kind: str = "admin") -> tuple[str, str]:
+    """(username, password) of a FAB user from the emulator's secret, as the migration task read it: ``admin`` or
+    ``ci`` (infra/modules/compute/auth.tf)."""
+    name = f"{cfg.name_prefix}-airflow-{kind}"
+    try:
+        value = json.loads(boto(cfg, "secretsmanager").get_secret_value(SecretId=name)["SecretString"])
+        return str(value["username"]), str(value["password"])
+    except Exception as exc:
+        raise StackError(
+            f"cannot read the {kind} login from secret {name} ({type(exc).__name__}): is the stack up (`make local`)?"
+        ) from None
 
 
 def summary(cfg: StackConfig) -> str:
-    pw = admin_password_file(cfg)
+    secret = f"{cfg.name_prefix}-airflow-admin"
+    try:
+        user = login(cfg)[0]
+    except StackError:
+        user = "?"
     lines = [
         "",
         "Local Airflow platform is up: infra/envs/local applied to emulated AWS, its task definitions running.",
-        f"  Airflow UI      {cfg.api_url}/   (front of ECS service {cfg.service('api-server')})",
-        f"                  login admin, password in {pw or '<the api-server task AIRFLOW_HOME>'}",
+        f"  Airflow UI      {cfg.api_url}/auth/login/   (front of ECS service {cfg.service('api-server')})",
+        f"                  user {user}; password: python -m devtools.localstack --state-dir {cfg.state_dir} login",
+        f"                  (secret {secret} in the emulator; the migration task created the user from it)",
         f"  /status         {cfg.healthcheck_url}/status   (page: {cfg.healthcheck_url}/)",
         f"  scaler          {cfg.scaler_url}/decision",
         f"  AWS (moto)      {cfg.aws_url}   cluster {cfg.cluster}",

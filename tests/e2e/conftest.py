@@ -137,13 +137,13 @@ class Stack:
         (self.cfg.state_dir / "e2e-figures.json").write_text(json.dumps(self.figures, indent=2))
 
 
-def admin_password(cfg: StackConfig) -> str:
-    """The api-server's generated admin password (SimpleAuthManager writes it into its AIRFLOW_HOME)."""
-    from devtools.localstack.stack import admin_password_file
+def fab_client(cfg: StackConfig, kind: str = "admin") -> AirflowClient:
+    """An API client logged in through the FAB auth manager (POST /auth/token) with a user from the emulator's secret
+    (``admin`` or ``ci``; the migration task created both, infra/modules/compute/auth.tf)."""
+    from devtools.localstack.stack import login
 
-    found = admin_password_file(cfg)
-    assert found, "no api-server password file: is the api-server task running?"
-    return str(json.loads(found.read_text())["admin"])
+    user, password = login(cfg, kind)
+    return AirflowClient(cfg.api_url, username=user, password=password)
 
 
 def wait_for(check: Any, timeout: float, what: str, interval: float = 1.0) -> Any:
@@ -205,9 +205,8 @@ def stack() -> Iterator[Stack]:
         )
         print(up.stdout, up.stderr, flush=True)
         cfg = StackConfig.load(state)
-        st = Stack(cfg, source, AirflowClient(cfg.api_url), {})
         assert up.returncode == 0, f"local stack did not come up: {up.stdout[-3000:]}\n{up.stderr[-3000:]}"
-        st.api.password = admin_password(cfg)
+        st = Stack(cfg, source, fab_client(cfg), {})
         yield st
     finally:
         if st is not None:
