@@ -16,10 +16,9 @@ from healthcheck.config import Settings
 from healthcheck.probes import Probes
 from platform_common import broker
 from scaler.measure import RedisDepth
+from tests.support.healthcheck import PROBES_OFF
 
-OFF: dict[str, Any] = {
-    f"{p}_enabled": False for p in ("airflow", "redis", "postgres", "dagsync", "scaler", "ecs", "alarms")
-}
+OFF = PROBES_OFF
 
 
 def health_facts(url: str, queues: str, prefix: str) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from healthcheck.config import Settings
 from healthcheck.model import Snapshot, Status
 from healthcheck.probes import Probes
 from healthcheck.runner import Runner
-from tests.support.healthcheck import hc_env, run_service_tasks, wait_until
+from tests.support.healthcheck import PROBES_OFF, hc_env, run_service_tasks, wait_until
 
-OFF = {f"{p}_enabled": False for p in ("airflow", "redis", "postgres", "dagsync", "scaler", "ecs", "alarms")}
+OFF = PROBES_OFF
 
 
 def round_of(**kw: Any) -> Snapshot:

@@ -31,8 +31,9 @@ from healthcheck.slo import (
     label,
     parse_spec,
 )
+from tests.support.healthcheck import PROBES_OFF
 
-OFF = {f"{p}_enabled": False for p in ("airflow", "redis", "postgres", "dagsync", "scaler", "ecs", "alarms")}
+OFF = PROBES_OFF
 H, M5, M30, H6, D28 = 3600, 300, 1800, 21600, 28 * 86400
 FAST, SLOW = Pair("fast", H, M5, 14.4), Pair("slow", H6, M30, 6.0)
 

@@ -1,4 +1,4 @@
-"""Helpers for the healthcheck tests (unique module name, imported by the tests and by conftest.py)."""
+"""Helpers for the healthcheck tests: env presets (hc_env), JSON and hung HTTP servers, a live app, ECS tasks on moto."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ HEALTHCHECK = str(Path(sys.executable).parent / "healthcheck")
 ALL_OFF = {
     f"HEALTHCHECK_{p}_ENABLED": "false"
     for p in ("AIRFLOW", "REDIS", "POSTGRES", "DAGSYNC", "SCALER", "ECS", "ALARMS")
+}
+
+
+# Settings with every probe off: a test turns on the one it exercises.
+PROBES_OFF: dict[str, Any] = {
+    f"{p}_enabled": False for p in ("airflow", "redis", "postgres", "dagsync", "scaler", "ecs", "alarms")
 }
 
 
