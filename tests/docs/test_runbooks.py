@@ -29,6 +29,7 @@ REQUIRED = {
     "scheduler-down.md": "scheduler down",
     "rds-restore.md": "RDS restore (PITR and snapshot)",
     "redis-failover.md": "Redis failover",
+    "rds-failover.md": "RDS failover or outage",
     "rollback-deploy.md": "rolling back a deploy",
     "nat-alarm.md": "the NAT alarm fired",
     "rotate-secrets.md": "rotating secrets",
