@@ -152,17 +152,20 @@ def test_two_api_servers_accept_the_same_login(stack: Stack) -> None:
     """Prod runs two api-server tasks: both answer the one login from the DB (SimpleAuthManager gave each its own
     random password)."""
     ecs = stack.boto("ecs")
-    ecs.update_service(cluster=stack.cfg.cluster, service=stack.cfg.service("api-server"), desiredCount=2)
+    service = stack.cfg.service("api-server")
+    ecs.update_service(cluster=stack.cfg.cluster, service=service, desiredCount=2)
 
     def two_backends() -> list[str] | None:
-        fronts = stack.runner()["fronts"]
-        backends = fronts[f"{stack.cfg.service('api-server')}:8080"]["backends"]
+        backends = stack.runner()["fronts"][f"{service}:8080"]["backends"]
         return backends if len(backends) == 2 else None
 
-    wait_for(two_backends, 420, "two healthy api-server tasks behind the front", interval=3)
-    user, password = login(stack.cfg, "admin")
-    codes = [token(stack, user, password).status_code for _ in range(6)]  # round robin: both tasks answer
-    assert codes == [201] * 6, codes
-    assert token(stack, user, "wrong").status_code == 401
-    assert not generated_password_files(stack)
-    ecs.update_service(cluster=stack.cfg.cluster, service=stack.cfg.service("api-server"), desiredCount=1)
+    try:
+        # a second api-server on a loaded 2-core machine (another stack may run) takes minutes to turn HEALTHY
+        wait_for(two_backends, 600, "two healthy api-server tasks behind the front", interval=3)
+        user, password = login(stack.cfg, "admin")
+        codes = [token(stack, user, password).status_code for _ in range(6)]  # round robin: both tasks answer
+        assert codes == [201] * 6, codes
+        assert token(stack, user, "wrong").status_code == 401
+        assert not generated_password_files(stack)
+    finally:  # back to one before the stack goes down
+        ecs.update_service(cluster=stack.cfg.cluster, service=service, desiredCount=1)
