@@ -81,8 +81,8 @@ class Settings(BaseSettings):
         "INFO", pattern="(?i)^(debug|info|warning|error)$", description="DEBUG, INFO, WARNING or ERROR"
     )
     transport: Annotated[Literal["botocore", "presigned"], BeforeValidator(_lower)] = Field(
-        "botocore",
-        description="how LIST/GET reach S3: `botocore` (aiobotocore paginator + `get_object`) or `presigned` (presigned URLs over aiohttp); see [Transports](#transports) and [ADR 0001](../../docs/adr/0001-dag-sync.md)",
+        "presigned",
+        description="how LIST/GET reach S3: `presigned` (URLs signed by botocore, fetched over aiohttp) or `botocore` (aiobotocore paginator + `get_object`, the fallback); see [Transports](#transports) and [ADR 0001](../../docs/adr/0001-dag-sync.md)",
     )
 
     @field_validator("log_level")

@@ -18,8 +18,9 @@ def settings_for(bucket: str, dest: Path, prefix: str = "dags/", **kw: Any) -> S
         "source": f"s3://{bucket}/{prefix}",
         "dest": str(dest),
         "max_attempts": 3,
-        "read_timeout": 2,
-        "connect_timeout": 2,
+        # Generous against a loaded CI box; fault tests that need a quick timeout pass their own.
+        "read_timeout": 10,
+        "connect_timeout": 10,
         "fsync": False,
         "metrics_port": 0,
         "sidecar_id": "test",
