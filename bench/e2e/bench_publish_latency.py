@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from devtools.infra_copy import copy_infra  # noqa: E402
 from devtools.localstack.client import AirflowClient  # noqa: E402
 from devtools.localstack.config import StackConfig  # noqa: E402
-from devtools.localstack.stack import admin_password_file  # noqa: E402
+from devtools.localstack.stack import login  # noqa: E402
 
 DAG_SRC = """
 from airflow.sdk import DAG, task
@@ -80,10 +80,8 @@ def run_interval(interval: float | None, publishes: int, seed: int) -> dict[str,
         if up.returncode != 0:
             raise SystemExit("local stack did not come up")
         cfg = StackConfig.load(state)
-        pw = admin_password_file(cfg)
-        if pw is None:
-            raise SystemExit("no api-server password file: is the api-server task running?")
-        api = AirflowClient(cfg.api_url, password=json.loads(pw.read_text())["admin"])
+        user, password = login(cfg)  # the FAB admin from the emulator's secret (infra/modules/compute/auth.tf)
+        api = AirflowClient(cfg.api_url, username=user, password=password)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(
             AWS_ENDPOINT_URL=cfg.aws_url,
