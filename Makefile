@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 # Every target below is a command, none a file (tests/workflows/test_makefile.py keeps this list exact).
 .PHONY: help venv airflow-venv system-packages lint test test-fast local local-status local-down local-clean \
-	diagram adr-index bench-scaler bench-healthcheck bench-e2e bench-venv bench-dagsync tools-venv dev destroy \
+	diagram adr-index settings-docs bench-scaler bench-healthcheck bench-e2e bench-venv bench-dagsync tools-venv dev destroy \
 	iam-docs infra-docs infra-fmt infra-validate clean
 
 help: ## List targets
@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml requirements/lock.txt
 	@$(PY) -m pip install $(PIP_FLAGS) -c requirements/lock.txt -e '.[test]'
 	@touch $@
 
-$(AIRFLOW_VENV)/.installed: images/airflow/constraints.txt
+$(AIRFLOW_VENV)/.installed: images/airflow/constraints.txt images/airflow/requirements.txt
 	@echo "==> creating $(AIRFLOW_VENV) (Apache Airflow 3.1.8, pinned by images/airflow/constraints.txt; ~400 MB)"
 	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
 	@$(AIRFLOW_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
@@ -45,6 +45,7 @@ lint: venv ## ruff (services, tests, devtools, bench, scripts, infra/scripts) + 
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check services devtools scripts infra/scripts
 	$(VENV)/bin/mypy
+	$(PY) scripts/settings_docs.py --check
 
 # INFRA_TF_MIRROR=1: the tests take the aws provider from this project's offline mirror (infra/tf-cli.hcl), never
 # the registry; a user's `make dev` uses the normal registry (services/infractl/tf.py).
@@ -72,12 +73,15 @@ local-clean: ## Stop the local stack and remove its state
 	@$(LOCALSTACK) clean
 
 # --- docs (issue: CI/CD, diagram, runbooks) ----------------------------------------------------------------
-diagram: venv ## Regenerate docs/architecture.png (+ its model fingerprint) from docs/architecture.py
+diagram: venv ## Regenerate docs/architecture*.png (overview + detailed; model fingerprints) from docs/architecture.py
 	@command -v dot >/dev/null || scripts/ensure-system-packages.sh
 	$(PY) docs/architecture.py
 
 adr-index: venv ## Regenerate the ADR index table in docs/adr/README.md from the ADR files
 	$(PY) scripts/adr_index.py --write
+
+settings-docs: venv ## Regenerate the services' README option tables from their settings models
+	$(PY) scripts/settings_docs.py
 
 bench-scaler: system-packages venv airflow-venv ## Scaler: cost of one cycle at 10, 1k, 100k queued messages
 	$(PY) bench/scaler/bench_cycle.py

@@ -95,6 +95,8 @@ module "compute" {
   ecr_repository_names    = values(local.repo_names)
   kms_key_arn             = module.security.kms_key_arn
   kms_alias_name          = module.security.kms_alias_name
+  # The FAB users' secrets (auth.tf) follow the env's recovery window, like the others (dev: 0, so a re-apply works).
+  secret_recovery_window_days = var.settings.secret_recovery_window_days
 
   app_secret_name        = module.security.app_secret_name
   app_secret_arn         = module.security.app_secret_arn

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import re
@@ -166,11 +167,16 @@ def test_project_cli_invocations_parse() -> None:
 
 
 def test_infra_cli_invocations_use_the_agreed_verbs() -> None:
+    from infractl.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    verbs = set(sub.choices)  # the CLI's own subcommands (services/infractl/cli.py)
+    assert {"init", "plan", "apply", "destroy", "migrate"} <= verbs
     for name, text in all_runbooks().items():
         for line in code_lines(text):
             for args in commands(line, "infra"):
                 verb = args.split()[0]
-                assert verb in {"init", "plan", "apply", "destroy"}, f"{name}: `infra {args}`"
+                assert verb in verbs, f"{name}: `infra {args}` is not a subcommand of the infra CLI"
 
 
 # ------------------------------------------------------------------ aws cli commands against botocore's models
