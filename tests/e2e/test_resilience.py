@@ -277,9 +277,7 @@ def test_db_password_rotation_needs_no_restart(stack: Stack) -> None:
 def drill(stack: Stack, store: str, component: str) -> None:
     """``store`` down for OUTAGE_S while the drill DAG runs. Figures first (they go to the runbooks), then the checks."""
     drill_published(stack)
-    baseline = wait_for(
-        lambda: (s := stack.status())["components"][component]["status"] == "ok" and s, 120, "ok"
-    )
+    wait_for(lambda: (s := stack.status())["components"][component]["status"] == "ok" and s, 120, "ok")
     run_id = stack.api.trigger(DRILL_DAG, {"seconds": 45})
     wait_for(
         lambda: tasks_running(stack, DRILL_DAG, run_id, 2),
@@ -297,9 +295,12 @@ def drill(stack: Stack, store: str, component: str) -> None:
                 queued_during = stack.api.trigger("quick", {"seconds": 1})
             time.sleep(max(0.0, OUTAGE_S - (time.time() - t_down)))
         t_up = time.time()
-        want = {"ok", baseline["status"]}  # ok, or what it was before the outage (another component's state)
+        # the store's component ok and the platform no longer down (another component, e.g. a sidecar, may be
+        # degraded on its own on a loaded machine)
         wait_for(
-            lambda: (s := stack.status())["components"][component]["status"] == "ok" and s["status"] in want,
+            lambda: (
+                (s := stack.status())["components"][component]["status"] == "ok" and s["status"] != "down"
+            ),
             300,
             f"/status {component} ok after the {store} outage",
         )
