@@ -230,7 +230,7 @@ main() {
     print-setting)
       [[ $# -eq 1 && $1 =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die 2 "usage: entrypoint.sh print-setting NAME"
       [[ -n ${!1:-} ]] || die 1 "$1 is not set"
-      printf '%s\n' "${!1}"
+      printf '%s' "${!1}" # no newline: Airflow's *_CMD settings take the output as the value
       ;;
     celery)
       if [[ ${1:-} == worker ]]; then

@@ -228,8 +228,7 @@ def test_health_check_commands_outside_the_entrypoint_survive(
     """ECS runs `airflow jobs check` in the container without the entrypoint: Airflow gets the (stale) URL through
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD and the listener through the image's PYTHONPATH (images/airflow/Dockerfile)."""
     env = airflow_env(pg, rotated, tmp_path)
-    # As the task definitions (AIRFLOW_DB_SSLMODE=require; no SSL here): a query after the DB name also keeps the
-    # newline print-setting ends its output with out of the DB name (SQLAlchemy strips it from the query only).
+    # No SSL on this test server (the task definitions require it).
     env["AIRFLOW_DB_SSLMODE"] = "prefer"
     env["PYTHONPATH"] = str(LIB)
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"] = (

@@ -226,10 +226,8 @@ def test_entrypoint_derives_every_setting_from_the_deployment_env() -> None:
     assert cfg["AIRFLOW__CORE__HOSTNAME_CALLABLE"] == "platform_hostname.get_hostname"
     for secret in ("p@ss", "r3d!s", "jwt-secret-value", "p%40ss"):
         assert secret not in r.stdout + r.stderr
-    # The exact (encoded) values, as Airflow's *_CMD settings read them.
-    url = run_ep(
-        ["print-setting", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], airflow_ep_env(**DEPLOY)
-    ).stdout.strip()
+    # The exact (encoded) values, as Airflow's *_CMD settings read them: no trailing newline.
+    url = run_ep(["print-setting", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], airflow_ep_env(**DEPLOY)).stdout
     assert (
         url == "postgresql+psycopg2://airflow:p%40ss%3Aw%2Frd%25%3F@db.internal:5432/airflow?sslmode=require"
     )
