@@ -57,7 +57,7 @@ resource "aws_db_parameter_group" "this" {
 
 resource "aws_db_instance" "this" {
   #checkov:skip=CKV_AWS_293: deletion protection is a per-env variable (default true; prod true, dev false so dev can be torn down); the backups policy gate enforces it in prod
-  #checkov:skip=CKV_AWS_157: Multi-AZ is a per-env variable: prod sets db_multi_az = true (envs/prod/settings.tf), dev stays single-AZ
+  #checkov:skip=CKV_AWS_157: Multi-AZ is a per-env variable: prod sets db_multi_az = true (infra/envs/prod/settings.tfvars), dev stays single-AZ
   #checkov:skip=CKV_AWS_118: Enhanced Monitoring needs the AWS-managed AmazonRDSEnhancedMonitoringRole; Performance Insights + CloudWatch metrics and alarms cover DB health here
   identifier     = "${var.name_prefix}-db"
   engine         = "postgres"
@@ -135,7 +135,7 @@ resource "aws_elasticache_subnet_group" "this" {
 }
 
 resource "aws_elasticache_replication_group" "this" {
-  #checkov:skip=CKV2_AWS_50: failover is a per-env variable: dev runs one node, prod sets redis_automatic_failover = true (envs/prod/settings.tf)
+  #checkov:skip=CKV2_AWS_50: failover is a per-env variable: dev runs one node, prod sets redis_automatic_failover = true (infra/envs/prod/settings.tfvars)
   replication_group_id = "${var.name_prefix}-redis"
   description          = "Celery broker for ${var.name_prefix}"
   engine               = "redis"
