@@ -69,6 +69,15 @@ class HttpError(Exception):
         self.status, self.code, self.headers = status, code, headers
 
 
+class LocalWriteError(Exception):
+    """Writing a downloaded object to the local disk failed (ENOSPC, EROFS, ...): not an S3 error, so never retried
+    as one; ``fetch`` re-raises the ``OSError`` for the sync to classify, as the botocore transport does."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def to_botocore(exc: BaseException, endpoint: str) -> BotoCoreError:
     """aiohttp/socket errors -> the botocore exceptions the standard retry conditions recognise.
 
@@ -369,14 +378,28 @@ class PresignedTransport:
                     return None
                 raise
 
-        return await self._retrying("GetObject", sign, repr(key), once)
+        try:
+            return await self._retrying("GetObject", sign, repr(key), once)
+        except LocalWriteError as exc:  # the local disk, not S3: the caller classifies it (e.g. disk_full)
+            raise exc.error from None
 
     async def _once(self, url: str, headers: dict[str, str], path: Path, want_md5: bool) -> Fetched:
         async with self._get(url, headers) as resp:
             await self._raise_for(resp)
             h = Hasher(want_md5)
-            with open(path, "wb") as f:  # noqa: ASYNC230 - page-cache writes; a thread hop per chunk costs more
+            try:
+                f = open(path, "wb")  # noqa: ASYNC230, SIM115 - page-cache writes; a thread hop per chunk costs more
+            except OSError as exc:
+                raise LocalWriteError(exc) from exc
+            with f:
                 async for chunk in resp.content.iter_chunked(CHUNK):
-                    f.write(chunk)
+                    try:
+                        f.write(chunk)
+                    except OSError as exc:
+                        raise LocalWriteError(exc) from exc
                     h.update(chunk)
+                try:
+                    f.flush()
+                except OSError as exc:
+                    raise LocalWriteError(exc) from exc
             return h.result(resp.headers)
