@@ -16,6 +16,9 @@ AIRFLOW_VENV = Path(os.environ.get("AIRFLOW_VENV", REPO / ".venv-airflow"))
 AIRFLOW_ENV_FILE = REPO / "images" / "airflow" / "airflow.env"
 
 
+PLATFORM_LIB = REPO / "images" / "airflow"  # what the image copies to /opt/airflow/lib (on its PYTHONPATH)
+
+
 def airflow_bin(tool: str = "airflow") -> str:
     path = AIRFLOW_VENV / "bin" / tool
     if not path.exists():
@@ -62,6 +65,7 @@ def airflow_env(
             "AIRFLOW__API__SECRET_KEY": jwt_secret,
             "AIRFLOW__LOGGING__REMOTE_LOGGING": "False",
             "PATH": f"{AIRFLOW_VENV / 'bin'}:{os.environ.get('PATH', '')}",
+            "PYTHONPATH": str(PLATFORM_LIB),  # the image's /opt/airflow/lib: the executor, local settings
         }
     )
     env.update(extra or {})
@@ -81,7 +85,6 @@ def db_migrate(env: dict[str, str], timeout: float = 300) -> None:
 
 # --- the image entrypoint, run here as a plain process (see docs/adr/0008-local-stack-and-config.md) -------------
 ENTRYPOINT = REPO / "images" / "airflow" / "entrypoint.sh"
-PLATFORM_LIB = REPO / "images" / "airflow"  # platform_hostname.py (the image copies it to /opt/airflow/lib)
 
 
 def entrypoint_cmd(*args: str) -> list[str]:
