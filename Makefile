@@ -97,9 +97,12 @@ $(BENCH_VENV)/.installed:
 	@echo "==> creating $(BENCH_VENV) (awscli v1, pinned, for the dagsync benchmark only)"
 	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	@$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) awscli==1.46.2
+	@echo "==> creating $(BENCH_VENV)/dagsync (dagsync as its image installs it: only the dagsync extra)"
+	@test -x $(BENCH_VENV)/dagsync/bin/python || $(PYTHON) -m venv $(BENCH_VENV)/dagsync
+	@$(BENCH_VENV)/dagsync/bin/python -m pip install $(PIP_FLAGS) -c requirements/lock.txt -e ".[dagsync]"
 	@touch $@
 
-bench-venv: $(BENCH_VENV)/.installed ## awscli==1.46.2 in .venv-bench (the dagsync benchmark's baseline)
+bench-venv: $(BENCH_VENV)/.installed ## awscli==1.46.2 and an image-like dagsync venv in .venv-bench (dagsync benchmark)
 
 bench-dagsync: system-packages venv airflow-venv bench-venv ## dagsync vs aws s3 sync, rclone, S3Hook: 2k/10k, 25 ms latency, CPU and wall
 	$(PY) bench/dagsync/bench_sync.py --latency-ms 25

@@ -145,3 +145,84 @@ def test_sidecar_status_round_trips_and_rejects_what_readers_cannot_use() -> Non
     ):
         with pytest.raises(ValueError, match=why):
             SidecarStatus.from_json(bad)
+
+
+# --- aio_session(endpoint_services=...): botocore's endpoint data for those services only ------------------------
+ENDPOINT_CASES = [
+    (region, fips, dualstack, style)
+    for region in (
+        "us-east-1",
+        "eu-west-1",
+        "ap-southeast-2",
+        "cn-north-1",
+        "us-gov-west-1",
+        "eu-isoe-west-1",
+    )
+    for fips in (False, True)
+    for dualstack in (False, True)
+    for style in ("virtual", "path")
+    if not (fips and region.startswith(("cn-", "eu-isoe")))  # no FIPS endpoints there
+]
+
+
+def _endpoints(session: object, service: str, region: str, fips: bool, dualstack: bool, style: str) -> object:
+    import asyncio
+
+    from botocore.config import Config
+
+    async def resolve() -> object:
+        cfg = Config(
+            region_name=region,
+            use_fips_endpoint=fips,
+            use_dualstack_endpoint=dualstack,
+            s3={"addressing_style": style},
+        )
+        async with session.create_client(  # type: ignore[attr-defined]
+            service, config=cfg, aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret"
+        ) as client:
+            if service == "s3":
+                url = await client.generate_presigned_url(
+                    "get_object", Params={"Bucket": "acme-airflow-dags", "Key": "dev/a b.py"}, ExpiresIn=60
+                )
+                from urllib.parse import parse_qs, urlsplit
+
+                parts = urlsplit(url)
+                query = parse_qs(parts.query)
+                base = f"{parts.scheme}://{parts.netloc}{parts.path}"
+                credential = query.get("X-Amz-Credential", [""])[0].split("/")  # akid/date/region/service/...
+                scope = [sorted(query), credential[2:4]]
+            else:
+                base, scope = client.meta.endpoint_url, [client.meta.region_name]
+            return base, scope, client.meta.region_name
+
+    try:
+        return asyncio.run(resolve())
+    except Exception as exc:  # a variant a partition does not offer: both must refuse it alike
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize(("region", "fips", "dualstack", "style"), ENDPOINT_CASES)
+def test_trimmed_endpoint_data_resolves_s3_and_sts_as_botocore_does(
+    region: str, fips: bool, dualstack: bool, style: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platform_common.aws import aio_session
+
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    for service in ("s3", "sts"):
+        full = _endpoints(aio_session(), service, region, fips, dualstack, style)
+        trimmed = _endpoints(aio_session(frozenset({"s3", "sts"})), service, region, fips, dualstack, style)
+        assert trimmed == full, (service, region, fips, dualstack, style)
+        if not (fips or dualstack):
+            assert isinstance(full, tuple), full  # every partition has the plain endpoint
+
+
+def test_trimmed_endpoint_data_keeps_only_the_named_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    from platform_common.aws import aio_session
+
+    full = aio_session()._get_internal_component("endpoint_resolver")  # type: ignore[attr-defined]
+    session = aio_session(frozenset({"s3"}))
+    trimmed = session._get_internal_component("endpoint_resolver")  # type: ignore[attr-defined]
+    assert trimmed.get_available_endpoints("s3") == full.get_available_endpoints("s3")
+    assert full.get_available_endpoints("ecs") and not trimmed.get_available_endpoints("ecs")
+    assert session.get_component("data_loader")._cache == {}  # the full file is not kept by the loader

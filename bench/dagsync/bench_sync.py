@@ -47,6 +47,10 @@ from devtools.aws_proxy import classify  # noqa: E402
 from devtools.servers import start_moto  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
+# dagsync as its image installs it (only the dagsync extra: no httpx, FastAPI, psycopg... to import or map);
+# `make bench-venv` builds it. Without it the bench falls back to the dev venv and says so.
+DAGSYNC_IMAGE_LIKE = REPO / ".venv-bench" / "dagsync" / "bin" / "dagsync"
+DAGSYNC_BIN = DAGSYNC_IMAGE_LIKE if DAGSYNC_IMAGE_LIKE.exists() else VENV_BIN / "dagsync"
 DAGSYNC_TRANSPORTS = ("botocore", "presigned")
 AWS_BIN = REPO / ".venv-bench" / "bin" / "aws"
 AIRFLOW_PY = REPO / ".venv-airflow" / "bin" / "python"
@@ -266,6 +270,11 @@ def main() -> int:
             f"  {AIRFLOW_PY} missing (`make airflow-venv`): S3Hook.sync_to_local_dir is left out", flush=True
         )
 
+    print(
+        f"  dagsync: {DAGSYNC_BIN}"
+        + ("" if DAGSYNC_BIN == DAGSYNC_IMAGE_LIKE else " (dev venv: `make bench-venv` for the image's install)"),
+        flush=True,
+    )
     work = Path(tempfile.mkdtemp(prefix="bench-dagsync-"))
     moto = start_moto(work / "moto")
     proxy = LatencyProxy(moto.url, latency, classify).start() if latency > 0 else None
@@ -334,7 +343,7 @@ def main() -> int:
                     (
                         f"dagsync ({transport})",
                         [
-                            str(VENV_BIN / "dagsync"),
+                            str(DAGSYNC_BIN),
                             "sync",
                             "--transport",
                             transport,
@@ -458,7 +467,7 @@ def quiet_cycle_cpu(
     (a LIST, and imports) left out."""
     transport = tool.split("(")[1].rstrip(")")
     cmd = [
-        str(VENV_BIN / "dagsync"),
+        str(DAGSYNC_BIN),
         "run",
         "--transport",
         transport,

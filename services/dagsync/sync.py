@@ -48,7 +48,7 @@ from .state import (
     write_index,
     write_json,
 )
-from .transport import GetError, Transport, make_transport, s3_error_kind
+from .transport import AWS_APIS, GetError, Transport, make_transport, s3_error_kind
 
 log = logging.getLogger("dagsync")
 
@@ -166,10 +166,15 @@ def _raw_timestamp(value: str) -> str:
     return value
 
 
+# The services whose endpoints the sync resolves: the ones it calls, and STS for an assume-role profile's
+# credentials.
+ENDPOINT_SERVICES = frozenset(AWS_APIS) | {"sts"}
+
+
 def s3_client(settings: Settings) -> Any:
     # dagsync never reads LastModified: keep timestamps as the strings S3 sent instead of a dateutil parse per
     # listed key and per GET (~0.1 ms each; most of a botocore LIST page's CPU). Only this client's session.
-    session = aio_session()
+    session = aio_session(endpoint_services=ENDPOINT_SERVICES)
     session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_raw_timestamp)
     return aio_client("s3", config=s3_config(settings), session=session)
 

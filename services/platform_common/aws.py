@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from aiobotocore.session import AioSession, get_session
 from botocore.config import Config
+
+if TYPE_CHECKING:
+    from aiobotocore.session import AioSession
+
+# boto3 and aiobotocore are imported where they are used: a service imports only the one it calls (boto3 alone
+# is ~0.1 s of CPU and ~2 MB that the dagsync sidecar never needs; bench/dagsync/RESULTS.md).
 
 DEFAULT_REGION = "us-east-1"
 
@@ -58,11 +62,50 @@ def client_config(
 
 def sync_client(service: str, config: Config | None = None) -> Any:
     """A boto3 client for ``service``; endpoint and credentials from the environment."""
+    import boto3
+
     return boto3.session.Session().client(service, config=config or client_config())  # type: ignore[call-overload]
 
 
-def aio_session() -> AioSession:
-    return get_session()
+def aio_session(endpoint_services: frozenset[str] | None = None) -> AioSession:
+    """An aiobotocore session. ``endpoint_services``: the only services whose endpoint data the session keeps.
+
+    botocore's endpoint resolver parses ``endpoints.json`` (every service in every partition, ~1.3 MB of JSON,
+    ~9 MB of dicts) and keeps all of it for the life of the process. A sidecar that calls one or two services
+    keeps only theirs: their endpoints resolve exactly as before (tests/test_platform_common.py compares them), a
+    client for any other service raises. Saves ~5-7 MB of the sidecar's peak RSS (bench/dagsync/RESULTS.md).
+    """
+    from aiobotocore.session import get_session
+
+    session = get_session()
+    if endpoint_services is not None:
+        keep = frozenset(endpoint_services)
+        session._internal_components.lazy_register_component(  # botocore has no public hook for it
+            "endpoint_resolver", lambda: _endpoint_resolver_for(session, keep)
+        )
+    return session
+
+
+def _endpoint_resolver_for(session: Any, services: frozenset[str]) -> Any:
+    """botocore's own ``EndpointResolver`` over the endpoints data of ``services`` only, read as botocore reads it
+    (same search path, not cached whole in the loader)."""
+    import os.path
+
+    from botocore.regions import EndpointResolver
+
+    loader = session.get_component("data_loader")
+    for root in loader.search_paths:
+        path = os.path.join(root, "endpoints")
+        data = loader.file_loader.load_file(path)
+        if data is not None:
+            break
+    else:
+        raise RuntimeError("botocore's endpoints data was not found on its search path; reinstall botocore")
+    data["partitions"] = [
+        {**part, "services": {k: v for k, v in part["services"].items() if k in services}}
+        for part in data["partitions"]
+    ]
+    return EndpointResolver(data, uses_builtin_data=loader.is_builtin_path(path))
 
 
 def aio_client(service: str, config: Config | None = None, session: AioSession | None = None) -> Any:
