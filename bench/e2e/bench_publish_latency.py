@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from dagsync.config import Settings  # noqa: E402
 from devtools.infra_copy import copy_infra  # noqa: E402
 from devtools.localstack.client import AirflowClient  # noqa: E402
 from devtools.localstack.config import StackConfig  # noqa: E402
@@ -52,7 +53,8 @@ def pct(values: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-DEFAULT_INTERVAL = 5.0  # services/dagsync/config.py's default, which the task definitions keep
+# services/dagsync/config.py's default, which the task definitions keep
+DEFAULT_INTERVAL: float = Settings.model_fields["interval"].default
 
 
 def run_interval(interval: float | None, publishes: int, seed: int) -> dict[str, object]:

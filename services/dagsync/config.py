@@ -32,7 +32,7 @@ class Settings(BaseSettings):
         None,
         description="versions, indexes, lock, status files (unset: `<dest parent>/.dagsync-<dest name>`); same file system as DEST",
     )
-    interval: float = Field(5.0, gt=0, description="seconds between successful cycles")
+    interval: float = Field(3.0, gt=0, description="seconds between successful cycles")
     list_every: int = Field(
         60,
         ge=1,
