@@ -41,6 +41,9 @@ class PlatformCeleryExecutor(CeleryExecutor):
     def _send_workloads_to_celery(self, workload_tuples_to_send: Sequence[Any]) -> list[Any]:
         if not workload_tuples_to_send:
             return []
+        held = getattr(self, "queued_tasks", None)  # tasks revoked meanwhile need no outage clock
+        if held is not None:
+            self.send_retry.forget(set(held))
         first: list[Any] = list(super()._send_workloads_to_celery(workload_tuples_to_send[:1]))
         results = first
         rest = workload_tuples_to_send[1:]
