@@ -223,16 +223,14 @@ def test_db_password_rotation_needs_no_restart(stack: Stack) -> None:
     stale_env = probe_env(stack, "dag-processor")  # what its probes get: the password injected at task start
 
     t0 = time.time()
-    arn = outage.rotate_db_password(stack.cfg)
+    arn = outage.rotate_db_password(stack.cfg)  # returns once the DB refuses the old password
     _, secret = outage.db_secret(stack.cfg)
     user, password = secret["username"], secret["password"]
-    killed = outage.terminate_db_sessions(stack.cfg, user)
-    assert killed > 0, "no Airflow DB session to terminate: is the stack running?"
-    print(f"rotated {arn}; terminated {killed} sessions of {user}", flush=True)
 
     # The health probes ECS runs outside the entrypoint (`airflow jobs check`, with the task-start password from
-    # AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD) re-read the secret too (run now, while the
-    # task the environment comes from still runs); without the secret's ARN they fail.
+    # AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD) re-read the secret too; without the secret's ARN they fail. Run
+    # before the sessions are terminated: the environment's PATH and home are the dag-processor task's own dirs,
+    # which go when that task stops (a dag-processor whose session is killed may exit and be replaced).
     probe = run_probe(stale_env, "DagProcessorJob")
     out = probe.stdout + probe.stderr
     assert probe.returncode == 0 and "was rotated; connected with the one from" in out, out[-3000:]
@@ -241,6 +239,10 @@ def test_db_password_rotation_needs_no_restart(stack: Stack) -> None:
     assert probe.returncode != 0 and AUTH_FAILED in probe.stdout + probe.stderr, (
         probe.stdout + probe.stderr
     )[-3000:]
+
+    killed = outage.terminate_db_sessions(stack.cfg, user)
+    assert killed > 0, "no Airflow DB session to terminate: is the stack running?"
+    print(f"rotated {arn}; terminated {killed} sessions of {user}", flush=True)
 
     assert_run_settled(stack, DRILL_DAG, before, 300)  # started before, finished after the rotation
     after = stack.api.trigger("quick", {"seconds": 1})
@@ -288,7 +290,8 @@ def drill(stack: Stack, store: str, component: str) -> None:
         f"both hold tasks running before the {store} outage",
     )
     if store == "redis":
-        stack.api.unpause("quick")  # paused at creation: a run of a paused DAG stays queued whatever the broker does
+        # paused at creation: a run of a paused DAG stays queued whatever the broker does
+        stack.api.unpause("quick")
     sampler = Sampler(stack)
     queued_during: str | None = None
     with sampler.running():
@@ -351,8 +354,10 @@ def drill(stack: Stack, store: str, component: str) -> None:
     assert down_seen and all(s["status"] == "down" for s in down_seen), [
         (round(s["t"] - t_down), s.get("status"), s.get("components", {}).get(component)) for s in during
     ]
-    if store == "redis":  # the scheduler kept the task queued (images/airflow/platform_executor.py), said so once
-        said = [p.name for p in log_files(stack) if "Celery broker unreachable" in p.read_text(errors="replace")]
+    if store == "redis":
+        # the scheduler kept the task queued (images/airflow/platform_executor.py) and said so
+        logs = log_files(stack)
+        said = [p.name for p in logs if "Celery broker unreachable" in p.read_text(errors="replace")]
         assert any("scheduler" in n for n in said), said
     # the scaler says it cannot measure and holds: the worker service's desired count never goes down meanwhile
     assert held, [s.get("decision") for s in during]
