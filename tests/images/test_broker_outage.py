@@ -7,33 +7,19 @@ a Redis that is down and then started on the same port, next to the stock Celery
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import redis
 
-from devtools.airflow import AIRFLOW_VENV, PLATFORM_LIB, airflow_env
+from devtools.airflow import AIRFLOW_VENV, airflow_env
 from devtools.servers import Server, free_port, start_redis
+from tests.support.platform_lib import load_platform_module
 
-
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "broker_outage_under_test", PLATFORM_LIB / "broker_outage.py"
-    )
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(mod)
-    return mod
-
-
-bo = load()
+bo = load_platform_module("broker_outage.py", "broker_outage_under_test")
 
 
 # --- the pure policy --------------------------------------------------------------------------------------------------
@@ -214,7 +200,6 @@ def run_executor(
         broker_url=f"redis://127.0.0.1:{port}/0",
         extra={"AIRFLOW__CELERY__SYNC_PARALLELISM": "1"},
     )
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if grace is not None:
         env[bo.GRACE_ENV] = grace
     go = tmp_path / "redis-is-up"

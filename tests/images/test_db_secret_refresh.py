@@ -4,36 +4,22 @@ Postgres that checks passwords (scram-sha-256) and a secret on the moto server."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 
-from devtools.airflow import AIRFLOW_VENV, ENTRYPOINT, entrypoint_cmd, entrypoint_env
+from devtools.airflow import AIRFLOW_VENV, ENTRYPOINT, PLATFORM_LIB, entrypoint_cmd, entrypoint_env
 from devtools.servers import Server, _pg_bin, free_port, start_postgres
+from tests.support.platform_lib import load_platform_module
 
-LIB = Path(__file__).resolve().parent.parent.parent / "images" / "airflow"
-
-
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("platform_db_auth_under_test", LIB / "platform_db_auth.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(mod)
-    return mod
-
-
-auth = load()
+auth = load_platform_module("platform_db_auth.py", "platform_db_auth_under_test")
 
 
 # --- pure parts -----------------------------------------------------------------------------------------------------
@@ -230,7 +216,7 @@ def test_health_check_commands_outside_the_entrypoint_survive(
     env = airflow_env(pg, rotated, tmp_path)
     # No SSL on this test server (the task definitions require it).
     env["AIRFLOW_DB_SSLMODE"] = "prefer"
-    env["PYTHONPATH"] = str(LIB)
+    env["PYTHONPATH"] = str(PLATFORM_LIB)
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"] = (
         f"bash {ENTRYPOINT} print-setting AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
     )
@@ -293,7 +279,7 @@ def test_every_engine_of_the_process_follows_the_secret(
     script = tmp_path / "engines.py"
     script.write_text(ENGINES)
     r = subprocess.run(
-        [str(AIRFLOW_VENV / "bin" / "python"), str(script), str(LIB), str(pg.port), USER, OLD],
+        [str(AIRFLOW_VENV / "bin" / "python"), str(script), str(PLATFORM_LIB), str(pg.port), USER, OLD],
         env=env,
         capture_output=True,
         text=True,

@@ -4,34 +4,21 @@ logins through POST /auth/token, the CI account's role, a changed secret re-appl
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
 
 from devtools.airflow import ENTRYPOINT, entrypoint_cmd, entrypoint_env
 from devtools.servers import Server, _pg_bin, free_port
+from tests.support.platform_lib import load_platform_module
 
-
-def _load() -> ModuleType:
-    path = ENTRYPOINT.parent / "platform_users.py"
-    spec = importlib.util.spec_from_file_location("platform_users", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["platform_users"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-pu = _load()
+pu = load_platform_module("platform_users.py", "platform_users")
 
 ADMIN = {"AIRFLOW_ADMIN_USERNAME": "admin", "AIRFLOW_ADMIN_PASSWORD": "first-Secret-1"}
 CI = {"AIRFLOW_CI_USERNAME": "ci-dag-sync", "AIRFLOW_CI_PASSWORD": "ci-Secret-2"}
