@@ -124,9 +124,7 @@ def tasks_running(stack: Stack, dag: str, run_id: str, n: int) -> list[dict[str,
     return running if len(running) >= n else None
 
 
-def assert_run_settled(
-    stack: Stack, dag: str, run_id: str, timeout: float, *, require_success: bool = True
-) -> list[dict[str, Any]]:
+def assert_run_settled(stack: Stack, dag: str, run_id: str, timeout: float) -> list[dict[str, Any]]:
     """The run ends and every task instance ends as its retry policy says: nothing left queued/running."""
     state = wait_for(
         lambda: (st := stack.api.run_state(dag, run_id)) in ("success", "failed") and st,
@@ -144,8 +142,7 @@ def assert_run_settled(
         assert t["try_number"] <= t["max_tries"] + 1, summary  # never more tries than the policy allows
         if t["state"] == "failed":
             assert t["try_number"] == t["max_tries"] + 1, f"failed before its retries were used: {summary}"
-    if require_success:
-        assert state == "success", summary
+    assert state == "success", summary
     return tis
 
 
