@@ -3,8 +3,10 @@
 botocore's per-call pipeline (event hooks, endpoint rules, serialisation, response parsing) costs milliseconds of
 CPU per GetObject; for thousands of small DAG files that bounds a cold sync (docs/adr/0001-dag-sync.md §8). Here:
 - endpoint, region and signing name are resolved once per bucket by the client's own presigner (its endpoint
-  rules); each GET is then signed by botocore's ``S3SigV4QueryAuth`` (the signer the presigner uses) with the
+  rules); GETs are then signed by botocore's ``S3SigV4QueryAuth`` (the signer the presigner uses) with the
   client's credentials object, frozen per request, so temporary credentials rotate as the client's do;
+- a ``SigningTemplate`` keeps what that signer computes the same for every key (date, scope, canonical query and
+  headers) for up to ``TEMPLATE_TTL`` seconds, and is used only after it reproduced botocore's own URL;
 - retry decisions are botocore's ``standard`` mode (``botocore.retries.standard``: the same conditions, backoff and
   retry quota a client uses), fed with the HTTP status, the parsed S3 error code and aiohttp errors mapped to the
   botocore exceptions those conditions know.
@@ -18,8 +20,10 @@ import os
 import re
 import socket
 import ssl
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -29,6 +33,7 @@ import aiohttp
 import yarl
 from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest, AWSResponse
+from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import (
     BotoCoreError,
     ConnectionClosedError,
@@ -45,6 +50,9 @@ from .transport import CHUNK, Fetched, GetError, Hasher, Listed, s3_error_kind
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 T = TypeVar("T")
 EXPIRES = 900  # seconds a presigned URL is valid; it is used at once
+TEMPLATE_TTL = (
+    60.0  # seconds one SigningTemplate (one X-Amz-Date) signs for: every URL keeps >= 840 s of validity
+)
 
 # Headers botocore may put into X-Amz-SignedHeaders for the params we pass, and the value each must carry.
 # S3 rejects a presigned request that lacks a signed header (SignatureDoesNotMatch), so we send exactly these.
@@ -172,6 +180,85 @@ def signed_headers(url: str) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class SigningTemplate:
+    """Botocore's ``S3SigV4QueryAuth`` output for one endpoint, credential set, header set and X-Amz-Date, minus the key.
+
+    Of a presigned GetObject, only the path differs from key to key: the query (algorithm, credential scope, date,
+    expiry, signed headers, token), the canonical headers and the payload hash do not. The template keeps those
+    strings as botocore computed them for a probe key, and signs a key's canonical request with botocore's own
+    ``string_to_sign`` and ``signature`` (per-request cost: one SHA-256 and the HMAC chain instead of rebuilding
+    and re-parsing the query). ``build`` returns None unless the template reproduces botocore's URL for a probe key
+    byte for byte and botocore's canonical request for a second key; the caller then signs every request with
+    ``add_auth``. Why: docs/adr/0001-dag-sync.md §8.
+    """
+
+    PROBE_KEYS = ("dagsync-probe/\u00e4 b+%~.py", "dagsync-probe/other/k=1;x*.py")  # key-dependent encoding
+
+    auth: S3SigV4QueryAuth
+    request: AWSRequest  # the probe, after add_auth: carries context["timestamp"]
+    origin: str  # scheme://netloc
+    path_prefix: str  # the URL path up to the key
+    query: str  # the query botocore built, without X-Amz-Signature
+    canonical_tail: str  # the canonical request after its path line
+    credentials: ReadOnlyCredentials
+    made: float  # time.monotonic()
+
+    @classmethod
+    def build(
+        cls, prefix: str, region: str, host: str, credentials: ReadOnlyCredentials, headers: dict[str, str]
+    ) -> SigningTemplate | None:
+        auth = S3SigV4QueryAuth(credentials, "s3", region, expires=EXPIRES)
+        probe = AWSRequest(
+            "GET", prefix + percent_encode(cls.PROBE_KEYS[0], safe="/~"), headers={**headers, "host": host}
+        )
+        auth.add_auth(probe)
+        unsigned, sep, _ = probe.url.rpartition("&X-Amz-Signature=")
+        parts = urlsplit(unsigned)
+        to_sign = auth.headers_to_sign(probe)
+        path_prefix = urlsplit(prefix).path
+        tail = "\n".join(
+            (
+                auth.canonical_query_string(AWSRequest("GET", unsigned)),
+                auth.canonical_headers(to_sign) + "\n",
+                auth.signed_headers(to_sign),
+                auth.payload(probe),
+            )
+        )
+        template = cls(
+            auth,
+            probe,
+            f"{parts.scheme}://{parts.netloc}",
+            path_prefix,
+            parts.query,
+            tail,
+            credentials,
+            time.monotonic(),
+        )
+        if not sep or not parts.path.startswith(path_prefix):
+            return None
+        if template.sign(parts.path[len(path_prefix) :]) != probe.url:
+            return None
+        other = percent_encode(cls.PROBE_KEYS[1], safe="/~")  # the tail must not depend on the key
+        second = AWSRequest("GET", f"{prefix}{other}?{parts.query}", headers=probe.headers)
+        second.context["timestamp"] = probe.context["timestamp"]
+        if auth.canonical_request(second) != template.canonical_request(other):
+            return None
+        return template
+
+    def fits(self, credentials: ReadOnlyCredentials) -> bool:
+        return credentials == self.credentials and time.monotonic() - self.made < TEMPLATE_TTL
+
+    def canonical_request(self, encoded_key: str) -> str:
+        return f"GET\n{self.path_prefix}{encoded_key}\n{self.canonical_tail}"
+
+    def sign(self, encoded_key: str) -> str:
+        """The presigned URL of a key encoded as botocore encodes ``{Key+}`` (as it goes on the wire and is signed)."""
+        string_to_sign = self.auth.string_to_sign(self.request, self.canonical_request(encoded_key))
+        signature = self.auth.signature(string_to_sign, self.request)
+        return f"{self.origin}{self.path_prefix}{encoded_key}?{self.query}&X-Amz-Signature={signature}"
+
+
 class ObjectSigner:
     """Presigned GetObject URLs: endpoint rules once per bucket, then botocore's ``S3SigV4QueryAuth`` per request.
 
@@ -179,7 +266,9 @@ class ObjectSigner:
     custom endpoint) and its credential scope (signing region and name). A key's URL is that prefix plus the key
     encoded as botocore's serializer encodes ``{Key+}`` (``percent_encode(key, safe="/~")``). Where the probe
     does not have that shape (an unexpected rule, or a signer other than plain SigV4 for ``s3``), every URL comes
-    from the client's presigner instead.
+    from the client's presigner instead. Within one bucket, a ``SigningTemplate`` signs while it fits (same
+    credentials, same headers, younger than ``TEMPLATE_TTL``); where none reproduces botocore's URL, ``add_auth``
+    signs each request.
     """
 
     PROBE = "dagsync-probe"
@@ -190,6 +279,8 @@ class ObjectSigner:
         self._bases: dict[
             str, asyncio.Future[tuple[str, str, str] | None]
         ] = {}  # bucket -> (URL prefix, region, host)
+        self._templates: dict[tuple[str, bool], SigningTemplate] = {}  # (bucket, checksum) -> template
+        self._untemplated: set[str] = set()  # buckets where no template matched botocore's URL
 
     def _base(self, bucket: str) -> asyncio.Future[tuple[str, str, str] | None]:
         fut = self._bases.get(bucket)
@@ -231,10 +322,19 @@ class ObjectSigner:
             return url, signed_headers(url)
         prefix, region, host = base
         headers = {"x-amz-checksum-mode": "ENABLED"} if checksum else {}
-        request = AWSRequest(
-            "GET", prefix + percent_encode(key, safe="/~"), headers={**headers, "host": host}
-        )
         creds = await self._creds.get_frozen_credentials()  # refreshes temporary credentials when due
+        encoded = percent_encode(key, safe="/~")
+        if bucket not in self._untemplated:
+            template = self._templates.get((bucket, checksum))
+            if template is None or not template.fits(creds):
+                template = SigningTemplate.build(prefix, region, host, creds, headers)
+                if template is None:
+                    self._untemplated.add(bucket)
+                else:
+                    self._templates[(bucket, checksum)] = template
+            if template is not None:
+                return template.sign(encoded), headers
+        request = AWSRequest("GET", prefix + encoded, headers={**headers, "host": host})
         S3SigV4QueryAuth(creds, "s3", region, expires=EXPIRES).add_auth(request)
         return request.url, headers
 

@@ -20,6 +20,7 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 
+from dagsync import presigned
 from dagsync.presigned import ObjectSigner
 from dagsync.state import Paths
 from devtools import aws_proxy
@@ -98,6 +99,7 @@ def test_object_urls_equal_the_client_presigners(
                     got, headers = await signer.get_object(bucket, key, checksum)
                     out.append((want, got, headers, {"x-amz-checksum-mode": "ENABLED"} if checksum else {}))
             assert signer._bases[bucket].result() is not None  # the direct path ran, not the fallback
+            assert set(signer._templates) == {(bucket, False), (bucket, True)} and not signer._untemplated
             return out
 
     for want, got, headers, want_headers in asyncio.run(go()):
@@ -110,6 +112,74 @@ def test_object_urls_equal_the_client_presigners(
             presigned_problem("GET", got.split(host, 1)[1], {"host": host, **headers}, "secret/key+example")
             is None
         )
+
+
+def _signer_urls(
+    monkeypatch: pytest.MonkeyPatch, steps: list[tuple[float, str | None]]
+) -> list[tuple[str, str, ObjectSigner]]:
+    """(signer URL, presigner URL, signer) for ``dags/a b.py`` after each (seconds on both clocks, new secret)."""
+    clock = {"s": 0.0}
+    monkeypatch.setattr(
+        botocore.auth, "get_current_datetime", lambda: FIXED + datetime.timedelta(seconds=clock["s"])
+    )
+    monkeypatch.setattr(presigned.time, "monotonic", lambda: 1000.0 + clock["s"])
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+    async def go() -> list[tuple[str, str, ObjectSigner]]:
+        async with aio_session().create_client(
+            "s3",
+            region_name="eu-west-1",
+            config=Config(signature_version="s3v4"),
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="secret-0",
+        ) as client:
+            signer = ObjectSigner(client)
+            out = []
+            for seconds, secret in steps:
+                clock["s"] = seconds
+                if secret is not None:  # as a refreshed ECS credential would: the client's object changes
+                    client._request_signer._credentials.secret_key = secret
+                params = {"Bucket": "dags-bucket", "Key": "dags/a b.py"}
+                got, _ = await signer.get_object("dags-bucket", "dags/a b.py", False)
+                want = await client.generate_presigned_url("get_object", Params=params, ExpiresIn=900)
+                out.append((got, want, signer))
+            return out
+
+    return asyncio.run(go())
+
+
+def _date(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["X-Amz-Date"][0]
+
+
+def test_signing_template_is_reused_within_its_ttl_then_renewed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within TEMPLATE_TTL one X-Amz-Date signs (URLs still verify); after it, or with new credentials, a new one."""
+    ttl = presigned.TEMPLATE_TTL
+    (first, want0, _), (reused, _, _), (renewed, want2, _), (rotated, want3, _) = _signer_urls(
+        monkeypatch, [(0, None), (ttl - 1, None), (ttl + 1, None), (ttl + 2, "secret-1")]
+    )
+    assert first == want0
+    assert _date(reused) == _date(first) and reused == first  # same key, same template: the same URL
+    host = urlsplit(reused).netloc
+    assert presigned_problem("GET", reused.split(host, 1)[1], {"host": host}, "secret-0") is None
+    assert renewed == want2 and _date(renewed) != _date(first)
+    assert rotated == want3  # the new secret signs at once, inside the renewed template's TTL
+    assert presigned_problem("GET", rotated.split(host, 1)[1], {"host": host}, "secret-1") is None
+
+
+def test_signer_falls_back_to_add_auth_when_the_template_does_not_match_botocore(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A botocore whose canonical request depends on the key beyond its path: no template, add_auth per request."""
+    original = botocore.auth.S3SigV4QueryAuth.payload
+
+    def key_dependent_payload(self: botocore.auth.S3SigV4QueryAuth, request: object) -> str:
+        return f"{original(self, request)}-{len(urlsplit(request.url).path)}"  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(botocore.auth.S3SigV4QueryAuth, "payload", key_dependent_payload)
+    (got, want, signer), (got2, want2, _) = _signer_urls(monkeypatch, [(0, None), (1, None)])
+    assert got == want and got2 == want2
+    assert signer._untemplated == {"dags-bucket"} and not signer._templates
 
 
 def test_unsigned_client_falls_back_to_the_client_presigner(monkeypatch: pytest.MonkeyPatch) -> None:
