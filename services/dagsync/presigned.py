@@ -50,9 +50,8 @@ from .transport import CHUNK, Fetched, GetError, Hasher, Listed, s3_error_kind
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 T = TypeVar("T")
 EXPIRES = 900  # seconds a presigned URL is valid; it is used at once
-TEMPLATE_TTL = (
-    60.0  # seconds one SigningTemplate (one X-Amz-Date) signs for: every URL keeps >= 840 s of validity
-)
+# Seconds one SigningTemplate (one X-Amz-Date) signs for: every URL keeps >= 840 s of its validity.
+TEMPLATE_TTL = 60.0
 
 # Headers botocore may put into X-Amz-SignedHeaders for the params we pass, and the value each must carry.
 # S3 rejects a presigned request that lacks a signed header (SignatureDoesNotMatch), so we send exactly these.
