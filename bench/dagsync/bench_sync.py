@@ -6,8 +6,10 @@ Not a test: it prints figures. Usage: `make bench-dagsync` (or `.venv/bin/python
 request as S3 would add, repeated object GETs/HEADs served from memory so moto's own CPU does not set the floor),
 and the run adds Airflow's own S3 DAG bundle code path (`S3Hook.sync_to_local_dir` from the amazon provider, run
 by `.venv-airflow/bin/python`), a same-size-edit phase for every tool, and the CPU of a quiet cycle inside a
-running `dagsync run` (its log line's `cpu_s`, with and without the manifest probe). Each run records the tool's
-CPU seconds (user + system rusage of the child) next to its wall time. The bucket holds a `_manifest.json` (as
+running `dagsync run` (its log line's `cpu_s`, with and without the manifest probe), and two references of the
+same machine and run (`minimal_client.py`): a minimal client (a botocore-signed aiohttp GET, a SHA-256 and a file
+write per object, nothing else) and the file system alone (the same files written, no network). Each run records the tool's CPU seconds (user + system rusage of the child) next to its
+wall time. The bucket holds a `_manifest.json` (as
 `dagsync publish` writes it) in this mode; other tools copy it as a plain file.
 
 dagsync runs twice, once per S3 transport (`--transport botocore`, the default, and the opt-in `presigned`).
@@ -52,6 +54,10 @@ VENV_BIN = Path(sys.executable).parent
 DAGSYNC_IMAGE_LIKE = REPO / ".venv-bench" / "dagsync" / "bin" / "dagsync"
 DAGSYNC_BIN = DAGSYNC_IMAGE_LIKE if DAGSYNC_IMAGE_LIKE.exists() else VENV_BIN / "dagsync"
 DAGSYNC_TRANSPORTS = ("botocore", "presigned")
+MINIMAL_CLIENT = Path(__file__).resolve().parent / "minimal_client.py"
+MINIMAL_CLIENT_TOOL = "minimal client (aiohttp GET + SHA-256 + write)"
+FILES_ONLY_TOOL = "file system only (create + write 2 KB, no network)"
+REFERENCE_TOOLS = (MINIMAL_CLIENT_TOOL, FILES_ONLY_TOOL)
 AWS_BIN = REPO / ".venv-bench" / "bin" / "aws"
 AIRFLOW_PY = REPO / ".venv-airflow" / "bin" / "python"
 WRAP = (
@@ -272,7 +278,11 @@ def main() -> int:
 
     print(
         f"  dagsync: {DAGSYNC_BIN}"
-        + ("" if DAGSYNC_BIN == DAGSYNC_IMAGE_LIKE else " (dev venv: `make bench-venv` for the image's install)"),
+        + (
+            ""
+            if DAGSYNC_BIN == DAGSYNC_IMAGE_LIKE
+            else " (dev venv: `make bench-venv` for the image's install)"
+        ),
         flush=True,
     )
     work = Path(tempfile.mkdtemp(prefix="bench-dagsync-"))
@@ -406,7 +416,39 @@ def main() -> int:
                     continue
                 for phase in ("cold", "no-change"):
                     runs.append(measure(tool, ds, phase, cmd, env, server, work))
-            if proxy:
+            if proxy:  # the references after the tools' runs, as dagsync's cold run follows the warm-up too
+                keys_file = work / f"keys-{n}.txt"
+                keys_file.write_text("\n".join(key_of(i) for i in range(n)))
+                client_cmd = [str(DAGSYNC_BIN.parent / "python"), str(MINIMAL_CLIENT), endpoint, bucket]
+                client_dest = work / f"minimal-client-{n}"
+                runs.append(
+                    measure(
+                        MINIMAL_CLIENT_TOOL,
+                        ds,
+                        "cold",
+                        [*client_cmd, str(keys_file), str(client_dest)],
+                        base_env,
+                        server,
+                        work,
+                    )
+                )
+                files_cmd = [
+                    str(DAGSYNC_BIN.parent / "python"),
+                    str(MINIMAL_CLIENT),
+                    "--files-only",
+                    str(keys_file),
+                ]
+                runs.append(
+                    measure(
+                        FILES_ONLY_TOOL,
+                        ds,
+                        "cold",
+                        [*files_cmd, str(work / f"files-only-{n}")],
+                        base_env,
+                        server,
+                        work,
+                    )
+                )
                 for tool, _cmd, _env, dest in tools[:2]:
                     for check, list_every in (("manifest", "1000000"), ("list", "1")):
                         quiet[(tool, ds, check)] = quiet_cycle_cpu(
@@ -516,6 +558,11 @@ def render(
         n_obj = round(float(ds[:-1]) * 1000)
         for tool in tools:
             c, n = by.get((tool, ds, "cold")), by.get((tool, ds, "no-change"))
+            if c and tool in REFERENCE_TOOLS:
+                lines.append(
+                    f"| {ds} | {tool} | {c.wall:.2f} s | {c.cpu:.2f} s | {c.cpu / n_obj * 1000:.2f} ms | "
+                    f"{c.total_requests} | {c.rss_mb:.0f} MB | - | - | - | - |"
+                )
             if not n:
                 continue
             e = by.get((tool, ds, "edit"))
@@ -580,8 +627,17 @@ def targets(
             )
     if d_c and d_c.cpu:
         per = d_c.cpu / n_obj * 1000
+        # per object beyond start-up and the listing (cold minus no-change), and the references of the same run
+        extra = f"; {(d_c.cpu - d_n.cpu) / n_obj * 1000:.2f} ms beyond a no-change run" if d_n else ""
+        for name, reference in (
+            ("minimal client", MINIMAL_CLIENT_TOOL),
+            ("file system only", FILES_ONLY_TOOL),
+        ):
+            run = by.get((reference, ds, "cold"))
+            if run and run.ok:
+                extra += f"; {name} {run.cpu / n_obj * 1000:.2f} ms"
         lines.append(
-            f"| {ds} cold CPU well under 1 ms/object | {t} | {per:.2f} ms/object (process, start-up included) | {'yes' if per < 0.5 else 'NO'} |"
+            f"| {ds} cold CPU well under 1 ms/object | {t} | {per:.2f} ms/object (process, start-up included{extra}) | {'yes' if per < 0.5 else 'NO'} |"
         )
     if (tool, ds, "manifest") in quiet:
         q = quiet[(tool, ds, "manifest")] * 1000
