@@ -60,7 +60,7 @@ output "cloudtrail_trail_arn" {
 
 output "cloudtrail_bucket" {
   description = "Bucket of the created trail's logs (null with `organization_trail_arn`)."
-  value       = local.create_trail ? aws_s3_bucket.trail[0].id : null
+  value       = local.create_trail ? module.trail_bucket[0].id : null
 }
 
 output "access_analyzer_arn" {

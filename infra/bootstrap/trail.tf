@@ -10,147 +10,48 @@ locals {
   trail_arn    = "arn:${local.partition}:cloudtrail:${var.region}:${local.account_id}:trail/${local.trail_name}"
 }
 
-resource "aws_kms_key" "trail" {
+# The trail's bucket and CMK: the hardened bucket of the state and DAG buckets, plus what CloudTrail needs.
+data "aws_iam_policy_document" "trail_key" {
   count = local.create_trail ? 1 : 0
 
-  description             = "${var.org}-airflow: CloudTrail logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministersTheKey"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudTrailEncryptsLogs"
-        Effect    = "Allow"
-        Principal = { Service = "cloudtrail.amazonaws.com" }
-        Action    = "kms:GenerateDataKey*"
-        Resource  = "*"
-        Condition = {
-          StringEquals = { "aws:SourceArn" = local.trail_arn }
-          StringLike   = { "kms:EncryptionContext:aws:cloudtrail:arn" = "arn:${local.partition}:cloudtrail:*:${local.account_id}:trail/*" }
-        }
-      },
-      {
-        Sid       = "CloudTrailDescribesKey"
-        Effect    = "Allow"
-        Principal = { Service = "cloudtrail.amazonaws.com" }
-        Action    = "kms:DescribeKey"
-        Resource  = "*"
-        Condition = { StringEquals = { "aws:SourceArn" = local.trail_arn } }
-      },
-    ]
-  })
-}
-
-resource "aws_kms_alias" "trail" {
-  count = local.create_trail ? 1 : 0
-
-  name          = "alias/${var.org}-airflow-cloudtrail"
-  target_key_id = aws_kms_key.trail[0].key_id
-}
-
-resource "aws_s3_bucket" "trail" {
-  #checkov:skip=CKV_AWS_18: access logs of the audit-log bucket would need another bucket; the trail itself records API access to it
-  #checkov:skip=CKV_AWS_144: cross-region replication is a DR choice per organisation; versioning and retention cover this account
-  #checkov:skip=CKV2_AWS_62: nothing consumes S3 event notifications of the log bucket
-  count = local.create_trail ? 1 : 0
-
-  bucket = local.trail_bucket
-
-  lifecycle {
-    prevent_destroy = true
-  }
-}
-
-resource "aws_s3_bucket_ownership_controls" "trail" {
-  count = local.create_trail ? 1 : 0
-
-  bucket = aws_s3_bucket.trail[0].id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "trail" {
-  count = local.create_trail ? 1 : 0
-
-  bucket                  = aws_s3_bucket.trail[0].id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "trail" {
-  count = local.create_trail ? 1 : 0
-
-  bucket = aws_s3_bucket.trail[0].id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "trail" {
-  count = local.create_trail ? 1 : 0
-
-  bucket = aws_s3_bucket.trail[0].id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.trail[0].arn
+  statement {
+    sid       = "CloudTrailEncryptsLogs"
+    actions   = ["kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudtrail.amazonaws.com"]
     }
-    bucket_key_enabled = true
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "trail" {
-  count = local.create_trail ? 1 : 0
-
-  bucket = aws_s3_bucket.trail[0].id
-
-  rule {
-    id     = "expire-old-trail-logs"
-    status = "Enabled"
-    filter {}
-    expiration {
-      days = var.cloudtrail_retention_days
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceArn"
+      values   = [local.trail_arn]
     }
-    noncurrent_version_expiration {
-      noncurrent_days = 30
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:cloudtrail:arn"
+      values   = ["arn:${local.partition}:cloudtrail:*:${local.account_id}:trail/*"]
     }
   }
-
-  depends_on = [aws_s3_bucket_versioning.trail]
+  statement {
+    sid       = "CloudTrailDescribesKey"
+    actions   = ["kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudtrail.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceArn"
+      values   = [local.trail_arn]
+    }
+  }
 }
 
 data "aws_iam_policy_document" "trail_bucket" {
   count = local.create_trail ? 1 : 0
 
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = ["arn:${local.partition}:s3:::${local.trail_bucket}", "arn:${local.partition}:s3:::${local.trail_bucket}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
   statement {
     sid       = "CloudTrailAclCheck"
     actions   = ["s3:GetBucketAcl"]
@@ -186,13 +87,19 @@ data "aws_iam_policy_document" "trail_bucket" {
   }
 }
 
-resource "aws_s3_bucket_policy" "trail" {
-  count = local.create_trail ? 1 : 0
+module "trail_bucket" {
+  source = "./modules/hardened-bucket"
+  count  = local.create_trail ? 1 : 0
 
-  bucket = aws_s3_bucket.trail[0].id
-  policy = data.aws_iam_policy_document.trail_bucket[0].json
-
-  depends_on = [aws_s3_bucket_public_access_block.trail]
+  bucket                    = local.trail_bucket
+  key_description           = "${var.org}-airflow: CloudTrail logs"
+  key_alias                 = "alias/${var.org}-airflow-cloudtrail"
+  key_admin_arn             = "arn:${local.partition}:iam::${local.account_id}:root"
+  key_policy_documents      = [data.aws_iam_policy_document.trail_key[0].json]
+  bucket_policy_documents   = [data.aws_iam_policy_document.trail_bucket[0].json]
+  expire_current_after_days = var.cloudtrail_retention_days
+  noncurrent_version_days   = 30
+  lifecycle_rule_id         = "expire-old-trail-logs"
 }
 
 resource "aws_cloudtrail" "this" {
@@ -202,7 +109,7 @@ resource "aws_cloudtrail" "this" {
 
   name                          = local.trail_name
   s3_bucket_name                = local.trail_bucket # known at plan time; depends_on orders it after the bucket policy
-  kms_key_id                    = aws_kms_key.trail[0].arn
+  kms_key_id                    = module.trail_bucket[0].kms_key_arn
   is_multi_region_trail         = true
   include_global_service_events = true
   enable_log_file_validation    = true
@@ -213,7 +120,7 @@ resource "aws_cloudtrail" "this" {
     include_management_events = true
   }
 
-  depends_on = [aws_s3_bucket_policy.trail]
+  depends_on = [module.trail_bucket] # its bucket policy lets CloudTrail write
 }
 
 # --- IAM Access Analyzer: one account analyzer per account and region ------------------------------------------
@@ -222,4 +129,50 @@ resource "aws_accessanalyzer_analyzer" "account" {
 
   analyzer_name = "${var.org}-airflow-account"
   type          = "ACCOUNT"
+}
+
+# Addresses before the module (an existing bootstrap's state moves; nothing is replaced).
+moved {
+  from = aws_kms_key.trail[0]
+  to   = module.trail_bucket[0].aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.trail[0]
+  to   = module.trail_bucket[0].aws_kms_alias.this
+}
+
+moved {
+  from = aws_s3_bucket.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket.this
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket_ownership_controls.this
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_versioning.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket_versioning.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket_lifecycle_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_policy.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket_policy.this
 }

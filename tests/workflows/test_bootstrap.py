@@ -176,6 +176,10 @@ def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
     assert res["module.state_bucket.aws_kms_key.this"]["enable_key_rotation"] is True
     policy = json.loads(res["module.state_bucket.aws_kms_key.this"]["policy"])
     assert [s["Sid"] for s in policy["Statement"]] == ["AccountAdministersTheKey"]
+    # the bucket policy is known at plan time (built from the name): TLS only, and SSE-KMS only for the state
+    state_policy = json.loads(res["module.state_bucket.aws_s3_bucket_policy.this"]["policy"])
+    assert [st["Sid"] for st in state_policy["Statement"]] == ["DenyInsecureTransport", "DenyOtherEncryption"]
+    assert state_policy["Statement"][1]["Resource"] == "arn:aws:s3:::acme-airflow-tfstate-123456789012/*"
     life = res["module.state_bucket.aws_s3_bucket_lifecycle_configuration.this"]["rule"][0]
     assert life["noncurrent_version_expiration"][0]["noncurrent_days"] == 90
     assert (
@@ -281,16 +285,23 @@ def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
     )
     assert trail["event_selector"][0]["include_management_events"] is True
     assert trail["event_selector"][0]["read_write_type"] in ("All", "WriteOnly")
-    tsse = res["aws_s3_bucket_server_side_encryption_configuration.trail[0]"]["rule"][0]
+    # The trail's bucket is the hardened bucket (modules/hardened-bucket) plus CloudTrail's statements
+    tb = "module.trail_bucket[0]"
+    tsse = res[f"{tb}.aws_s3_bucket_server_side_encryption_configuration.this"]["rule"][0]
     assert tsse["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
-    assert res["aws_kms_key.trail[0]"]["enable_key_rotation"] is True
-    key_policy = {st["Sid"]: st for st in json.loads(res["aws_kms_key.trail[0]"]["policy"])["Statement"]}
+    assert res[f"{tb}.aws_kms_key.this"]["enable_key_rotation"] is True
+    assert res[f"{tb}.aws_kms_alias.this"]["name"] == "alias/acme-airflow-cloudtrail"
+    key_policy = {st["Sid"]: st for st in json.loads(res[f"{tb}.aws_kms_key.this"]["policy"])["Statement"]}
+    assert set(key_policy) == {"AccountAdministersTheKey", "CloudTrailEncryptsLogs", "CloudTrailDescribesKey"}
+    assert key_policy["AccountAdministersTheKey"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
     assert key_policy["CloudTrailEncryptsLogs"]["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
     trail_arn = "arn:aws:cloudtrail:us-east-1:123456789012:trail/acme-airflow-trail"
     assert key_policy["CloudTrailEncryptsLogs"]["Condition"]["StringEquals"]["aws:SourceArn"] == trail_arn
+    assert key_policy["CloudTrailDescribesKey"]["Condition"]["StringEquals"]["aws:SourceArn"] == trail_arn
     bucket_policy = {
-        st["Sid"]: st for st in json.loads(res["aws_s3_bucket_policy.trail[0]"]["policy"])["Statement"]
+        st["Sid"]: st for st in json.loads(res[f"{tb}.aws_s3_bucket_policy.this"]["policy"])["Statement"]
     }
+    assert set(bucket_policy) == {"DenyInsecureTransport", "CloudTrailAclCheck", "CloudTrailWrite"}
     tls = bucket_policy["DenyInsecureTransport"]
     assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert sorted(tls["Resource"]) == [
@@ -300,7 +311,12 @@ def test_plan_against_moto(workdir: Path, aws_env: str) -> None:
     write = bucket_policy["CloudTrailWrite"]
     assert write["Resource"] == "arn:aws:s3:::acme-airflow-cloudtrail-123456789012/AWSLogs/123456789012/*"
     assert write["Condition"]["StringEquals"]["aws:SourceArn"] == trail_arn
-    assert all(res["aws_s3_bucket_public_access_block.trail[0]"].values())
+    assert all(res[f"{tb}.aws_s3_bucket_public_access_block.this"].values())
+    tlife = res[f"{tb}.aws_s3_bucket_lifecycle_configuration.this"]["rule"][0]
+    assert tlife["expiration"][0]["days"] == 365  # cloudtrail_retention_days
+    assert tlife["noncurrent_version_expiration"][0]["noncurrent_days"] == 30
+    # the state and DAG buckets keep their current objects
+    assert not res["module.state_bucket.aws_s3_bucket_lifecycle_configuration.this"]["rule"][0]["expiration"]
     # One account analyzer per account and region: here, not in the env stacks
     analyzer = res["aws_accessanalyzer_analyzer.account[0]"]
     assert analyzer["type"] == "ACCOUNT" and analyzer["analyzer_name"] == "acme-airflow-account"
@@ -320,7 +336,10 @@ def test_organization_trail_instead_of_ours(workdir: Path, aws_env: str) -> None
         "create_access_analyzer=false",
     )
     assert not [
-        a for a in res if a.endswith(".trail[0]") or a.startswith(("aws_cloudtrail.", "aws_accessanalyzer"))
+        a
+        for a in res
+        if a.startswith(("module.trail_bucket", "aws_cloudtrail.", "aws_accessanalyzer"))
+        or "trail" in a
     ]
     out = tf(["show", "-json", "tf.plan"], workdir)
     assert json.loads(out.stdout)["planned_values"]["outputs"]["cloudtrail_trail_arn"]["value"] == org_trail
@@ -352,7 +371,7 @@ def test_fifteen_character_org_fits_every_name(workdir: Path, aws_env: str) -> N
     assert res["aws_cloudtrail.this[0]"]["name"] == "acmeacmeacmeac-airflow-trail"
 
 
-# infra/bootstrap before the hardened-bucket module (state and DAG buckets) and the CI roles' for_each
+# infra/bootstrap before the hardened-bucket module (state, DAG and trail buckets) and the CI roles' for_each
 BEFORE_REFACTOR = "393b75edfa65c2b71fbe63fd065fec033317dd99"
 EMULATOR_PROVIDER = """provider "aws" {
   s3_use_path_style           = true
@@ -374,7 +393,8 @@ def iam_moto(tmp_path: Path) -> Iterator[Server]:
 @pytest.mark.timeout(600)
 def test_existing_bootstrap_plans_without_destroy_or_replace(tmp_path: Path, iam_moto: Server) -> None:
     """Apply the bootstrap as it was before the refactor to the moto server, then plan today's code against that
-    state: the moved blocks (dags.tf, github.tf) turn every old address into its new one, nothing is replaced."""
+    state: the moved blocks (dags.tf, github.tf, trail.tf) turn every old address into its new one, nothing is
+    replaced, and the trail's bucket and key policies plan as equivalent."""
     have = subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{BEFORE_REFACTOR}^{{commit}}"])
     if have.returncode != 0:
         pytest.skip(f"needs the git history with {BEFORE_REFACTOR} (a shallow clone: fetch-depth 0)")
@@ -421,7 +441,8 @@ def test_existing_bootstrap_plans_without_destroy_or_replace(tmp_path: Path, iam
     assert moved["aws_s3_bucket.state"] == "module.state_bucket.aws_s3_bucket.this"
     assert moved["aws_kms_key.dags"] == "module.dags_bucket.aws_kms_key.this"
     assert moved["aws_iam_role.plan[0]"] == 'aws_iam_role.ci["plan"]'
-    assert len(moved) == 18 + 6, sorted(moved)
+    assert moved["aws_s3_bucket_policy.trail[0]"] == "module.trail_bucket[0].aws_s3_bucket_policy.this"
+    assert len(moved) == 18 + 6 + 9, sorted(moved)
     updated = {c["address"]: c for c in changes if c["change"]["actions"] == ["update"]}
     # The only intended content change since BEFORE_REFACTOR: the DAG publish roles may read their env's CI
     # account secret (issue 11, dag-sync.yml). Everything else the move touches must plan as equivalent.

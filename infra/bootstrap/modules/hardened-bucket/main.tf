@@ -1,5 +1,6 @@
 # One private, versioned, SSE-KMS (own rotating CMK + alias), TLS-only bucket whose old versions expire: the state
-# bucket and the org-wide DAG bucket of infra/bootstrap share it. Destroying it is refused (prevent_destroy).
+# bucket, the org-wide DAG bucket and the CloudTrail bucket of infra/bootstrap share it. A caller adds statements
+# (a service that writes to it) by policy documents; ours win a Sid clash. Destroying it is refused (prevent_destroy).
 resource "aws_kms_key" "this" {
   description             = var.key_description
   enable_key_rotation     = true
@@ -8,6 +9,8 @@ resource "aws_kms_key" "this" {
 }
 
 data "aws_iam_policy_document" "key" {
+  source_policy_documents = var.key_policy_documents
+
   #checkov:skip=CKV_AWS_356: key policy: Resource "*" in a key policy means this key, not every resource
   #checkov:skip=CKV_AWS_111: key policy: "*" is this key only, and only the account root is a principal
   #checkov:skip=CKV_AWS_109: key policy: "*" is this key only, and kms:* for the account root is AWS's default that lets IAM policies grant use
@@ -28,9 +31,9 @@ resource "aws_kms_alias" "this" {
 }
 
 resource "aws_s3_bucket" "this" {
-  #checkov:skip=CKV_AWS_18: server access logs cannot be delivered to an SSE-KMS bucket; CloudTrail records access through the CI roles
+  #checkov:skip=CKV_AWS_18: server access logs cannot be delivered to an SSE-KMS bucket; CloudTrail records access to it
   #checkov:skip=CKV_AWS_144: replication is a DR choice per organisation; versioning and expiring old versions cover recovery here
-  #checkov:skip=CKV2_AWS_62: nothing consumes S3 event notifications (the state has no consumer, dagsync polls: docs/adr/0001-dag-sync.md)
+  #checkov:skip=CKV2_AWS_62: nothing consumes S3 event notifications (state and trail logs have no consumer, dagsync polls: docs/adr/0001-dag-sync.md)
   bucket = var.bucket
 
   lifecycle {
@@ -78,6 +81,12 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     id     = var.lifecycle_rule_id
     status = "Enabled"
     filter {}
+    dynamic "expiration" {
+      for_each = var.expire_current_after_days == null ? [] : [var.expire_current_after_days]
+      content {
+        days = expiration.value
+      }
+    }
     noncurrent_version_expiration {
       noncurrent_days = var.noncurrent_version_days
     }
@@ -89,12 +98,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   depends_on = [aws_s3_bucket_versioning.this]
 }
 
+data "aws_partition" "current" {}
+
+locals {
+  # built from the name, not aws_s3_bucket.this.arn: the policy is then known at plan time, for review and policy checks
+  bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${var.bucket}"
+}
+
 data "aws_iam_policy_document" "bucket" {
+  source_policy_documents = var.bucket_policy_documents
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["s3:*"]
-    resources = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
+    resources = [local.bucket_arn, "${local.bucket_arn}/*"]
     principals {
       type        = "*"
       identifiers = ["*"]
@@ -112,7 +130,7 @@ data "aws_iam_policy_document" "bucket" {
       sid       = "DenyOtherEncryption"
       effect    = "Deny"
       actions   = ["s3:PutObject"]
-      resources = ["${aws_s3_bucket.this.arn}/*"]
+      resources = ["${local.bucket_arn}/*"]
       principals {
         type        = "*"
         identifiers = ["*"]

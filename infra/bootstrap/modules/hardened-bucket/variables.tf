@@ -33,3 +33,21 @@ variable "deny_other_encryption" {
   type        = bool
   default     = false
 }
+
+variable "expire_current_after_days" {
+  description = "Days after which current objects expire too (the trail's log retention); null keeps them."
+  type        = number
+  default     = null
+}
+
+variable "key_policy_documents" {
+  description = "Further key policy documents (JSON) merged into the CMK's policy, e.g. CloudTrail encrypting with it."
+  type        = list(string)
+  default     = []
+}
+
+variable "bucket_policy_documents" {
+  description = "Further bucket policy documents (JSON) merged into the TLS-only policy, e.g. CloudTrail writing logs."
+  type        = list(string)
+  default     = []
+}
