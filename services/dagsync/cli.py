@@ -18,11 +18,11 @@ from platform_common.cli import OneLineParser, add_flags, given
 from platform_common.exitcodes import FAILED, INTERRUPTED, OK, USAGE
 from platform_common.log import configure_logging
 from platform_common.settings import ConfigError, load_settings
-from platform_common.sidecar_status import SidecarStatus
 
+from . import health
 from .config import Settings
 from .metrics import Metrics, NullMetrics
-from .state import DestError, Paths, published_version, read_json
+from .state import Paths
 
 log = logging.getLogger("dagsync")
 
@@ -142,47 +142,11 @@ def _check(settings: Settings) -> int:
     if not settings.dest:
         return _fail("check: dest is required: pass --dest DIR (or DAGSYNC_DEST)", USAGE)
     paths = Paths.for_dest(settings.dest, settings.state_dir)
-    src = paths.sidecars / f"{settings.sidecar_id}.json" if settings.sidecar_id else paths.status_file
-    doc = read_json(src)
-    if doc is None:
-        return _fail(f"check failed: no successful sync into {paths.dest} yet (no status file {src})")
-    try:
-        status = SidecarStatus.from_json(doc)
-    except ValueError as exc:
-        return _fail(f"check failed: status file {src} is unreadable: {exc}")
-    if status.last_success is None:
-        return _fail(
-            f"check failed: no successful sync into {paths.dest} yet; last error: {_newest_error(paths)}"
-        )
-    age = time.time() - status.last_success
-    if age > settings.max_age:
-        return _fail(
-            f"check failed: last successful sync into {paths.dest} was {age:.0f}s ago (max {settings.max_age:.0f}s); "
-            f"last error: {_newest_error(paths)}"
-        )
-    try:
-        version = published_version(paths)
-    except DestError as exc:
-        return _fail(f"check failed: {exc}")
-    if version is None or not (paths.versions / version).is_dir():
-        return _fail(f"check failed: {paths.dest} does not point at a published version")
-    print(f"ok: last successful sync {age:.0f}s ago, version {version}, commit {status.commit}")
+    verdict = health.verdict(paths, settings.sidecar_id, settings.max_age, time.time())
+    if verdict.code != OK:
+        return _fail(verdict.line, verdict.code)
+    print(verdict.line)
     return OK
-
-
-def _newest_error(paths: Paths) -> str:
-    best: tuple[float, str] | None = None
-    if paths.sidecars.is_dir():
-        for f in paths.sidecars.glob("*.json"):
-            try:
-                st = SidecarStatus.from_json(read_json(f))
-            except ValueError:
-                continue  # a file being replaced, or not a status file
-            if st.last_error and st.last_attempt is not None:
-                cand = (st.last_attempt, f"{st.last_error} (sidecar {st.sidecar_id})")
-                if best is None or cand[0] > best[0]:
-                    best = cand
-    return best[1] if best else "none recorded"
 
 
 async def _publish(settings: Settings) -> int:

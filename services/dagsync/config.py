@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from platform_common.settings import ConfigError
 
+from .health import DEFAULT_MAX_AGE, sidecar_id_problem
+
 
 def _lower(v: Any) -> Any:
     return v.lower() if isinstance(v, str) else v
@@ -71,7 +73,7 @@ class Settings(BaseSettings):
         None,
         description="status file name (unset: `<hostname>-<pid>`); `check` with an id checks that sidecar instead of DEST",
     )
-    max_age: float = Field(300.0, gt=0, description="max seconds since the last successful sync")
+    max_age: float = Field(DEFAULT_MAX_AGE, gt=0, description="max seconds since the last successful sync")
     commit: str | None = Field(
         None,
         description="commit recorded in `_manifest.json` (unset: `git rev-parse HEAD` in the source dir)",
@@ -93,8 +95,9 @@ class Settings(BaseSettings):
     @field_validator("sidecar_id")
     @classmethod
     def _sidecar(cls, v: str | None) -> str | None:
-        if v is not None and (not v or "/" in v or v.startswith(".") or len(v) > 200):
-            raise ValueError("must be a non-empty file name (no '/', not starting with '.')")
+        problem = None if v is None else sidecar_id_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     def globs(self, which: str) -> tuple[str, ...]:
