@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 # Every target below is a command, none a file (tests/workflows/test_makefile.py keeps this list exact).
 .PHONY: help venv airflow-venv system-packages lint test test-fast local local-status local-down local-clean \
-	diagram adr-index settings-docs bench-scaler bench-healthcheck bench-e2e bench-venv bench-dagsync tools-venv dev destroy \
+	diagram adr-index settings-docs bench-scaler bench-healthcheck bench-e2e bench-venv bench-dagsync bench-dagsync-check tools-venv dev destroy \
 	iam-docs infra-docs infra-fmt infra-validate clean
 
 help: ## List targets
@@ -106,6 +106,9 @@ bench-venv: $(BENCH_VENV)/.installed ## awscli==1.46.2 and an image-like dagsync
 
 bench-dagsync: system-packages venv airflow-venv bench-venv ## dagsync vs aws s3 sync, rclone, S3Hook: 2k/10k, 25 ms latency, CPU and wall
 	$(PY) bench/dagsync/bench_sync.py --latency-ms 25
+
+bench-dagsync-check: venv bench-venv ## CPU of one `dagsync check` (the ECS health probe) vs the full CLI and bare Python
+	$(PY) bench/dagsync/bench_check.py
 
 # --- infra (issue 6): OpenTofu/Terraform through `infra` (services/infractl) -----------------------------------
 TOOLS_VENV := .venv-tools

@@ -12,7 +12,7 @@ write per object, nothing else) and the file system alone (the same files writte
 wall time. The bucket holds a `_manifest.json` (as
 `dagsync publish` writes it) in this mode; other tools copy it as a plain file.
 
-dagsync runs twice, once per S3 transport (`--transport botocore`, the default, and the opt-in `presigned`).
+dagsync runs twice, once per S3 transport (`--transport presigned`, the default, and the fallback `botocore`).
 Data sets: 2000 objects of 2 KB spread over 20 prefixes, and 10 000 objects (same shape). For each tool: a cold
 sync into an empty directory, then a no-change run. Requests are counted from what the server received: the moto
 server's own request log (one line per request), classified by S3 operation. No proxy sits in the timed path, so
