@@ -175,7 +175,15 @@ def test_apply_then_second_plan_has_no_changes_then_destroy(emulated_dev: Emulat
     ]
     assert changed == [], f"drift after apply: {changed}\n{r.stderr[-3000:]}"
 
-    em.infra_cli("destroy", "dev", timeout=600)
+    r = em.infra_cli("destroy", "dev", check=False, timeout=600)
+    if r.returncode != 0 and "InvalidPermission.NotFound" in r.stdout + r.stderr:
+        # Seen once (2026-12-01): under the parallel destroy the moto server answered RevokeSecurityGroupEgress
+        # with NotFound for a rule still in state. Only that emulator error earns a second destroy, which refreshes
+        # the rule away and finishes; any other failure fails here.
+        r = em.infra_cli("destroy", "dev", check=False, timeout=600)
+    assert r.returncode == 0, (
+        f"infra destroy dev exited {r.returncode}:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+    )
     assert ecs.list_clusters()["clusterArns"] == [] or all(
         c["status"] != "ACTIVE"
         for c in ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"]
