@@ -142,11 +142,7 @@ def _check(settings: Settings) -> int:
     if not settings.dest:
         return _fail("check: dest is required: pass --dest DIR (or DAGSYNC_DEST)", USAGE)
     paths = Paths.for_dest(settings.dest, settings.state_dir)
-    verdict = health.verdict(paths, settings.sidecar_id, settings.max_age, time.time())
-    if verdict.code != OK:
-        return _fail(verdict.line, verdict.code)
-    print(verdict.line)
-    return OK
+    return health.report(health.verdict(paths, settings.sidecar_id, settings.max_age, time.time()))
 
 
 async def _publish(settings: Settings) -> int:

@@ -11,6 +11,7 @@ rest of the check, and the probe runs in every Airflow task all day (docs/adr/00
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,15 @@ def sidecar_id_problem(value: str) -> str | None:
 class Verdict:
     code: int  # platform_common.exitcodes: OK or FAILED
     line: str  # stdout when OK, else the failure (cli.py prints it as "dagsync: <line>" on stderr)
+
+
+def report(v: Verdict) -> int:
+    """Print a verdict as the CLI does (the OK line on stdout, a failure as one "dagsync: ..." line on stderr)."""
+    if v.code == OK:
+        print(v.line, flush=True)
+    else:
+        print(f"dagsync: {v.line}", file=sys.stderr, flush=True)
+    return v.code
 
 
 def verdict(paths: Paths, sidecar_id: str | None, max_age: float, now: float) -> Verdict:

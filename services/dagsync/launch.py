@@ -12,15 +12,11 @@ from typing import NoReturn
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["check"]:
-        from .health import lean_check
+        from .health import lean_check, report
 
         verdict = lean_check(os.environ)
         if verdict is not None:
-            if verdict.code == 0:
-                print(verdict.line, flush=True)
-            else:
-                print(f"dagsync: {verdict.line}", file=sys.stderr, flush=True)
-            sys.exit(verdict.code)
+            sys.exit(report(verdict))
     from .cli import main as cli_main
 
     cli_main(args)

@@ -46,17 +46,24 @@ def _state(tmp_path: Path, shape: str) -> Path:
     return dest
 
 
-def _full(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str]):
-    """The full CLI (pydantic settings) on ``env``: (exit code, stdout, stderr)."""
+def _check_via(
+    main, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str]
+):
+    """``main(["check"])`` with exactly ``env`` as its DAGSYNC_* variables: (exit code, stdout, stderr)."""
     with monkeypatch.context() as m:
         for k in [k for k in os.environ if k.upper().startswith("DAGSYNC_")]:
             m.delenv(k)
         for k, v in env.items():
             m.setenv(k, v)
         with pytest.raises(SystemExit) as exc:
-            cli.main(["check"])
+            main(["check"])
     out = capsys.readouterr()
     return exc.value.code, out.out, out.err
+
+
+def _full(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str]):
+    """The full CLI (pydantic settings) on ``env``."""
+    return _check_via(cli.main, monkeypatch, capsys, env)
 
 
 def _same_seconds(text: str) -> str:
@@ -140,15 +147,7 @@ def test_values_to_validate_go_to_the_full_cli(
     assert lean_check(env) is None
     code, out, err = _full(monkeypatch, capsys, env)
     # the launcher hands these to the full CLI: the same result through `dagsync check`
-    with monkeypatch.context() as m:
-        for k in [k for k in os.environ if k.upper().startswith("DAGSYNC_")]:
-            m.delenv(k)
-        for k, v in env.items():
-            m.setenv(k, v)
-        with pytest.raises(SystemExit) as exc:
-            launch.main(["check"])
-    via_launcher = capsys.readouterr()
-    assert (exc.value.code, via_launcher.out, via_launcher.err) == (code, out, err)
+    assert _check_via(launch.main, monkeypatch, capsys, env) == (code, out, err)
 
 
 def test_flags_go_to_the_full_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
