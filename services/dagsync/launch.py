@@ -3,10 +3,18 @@ answered by health.lean_check without importing pydantic or asyncio; every other
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
+
+# At exit the interpreter's garbage collections walk every object the imports made (pydantic, botocore, aiohttp):
+# ~0.1 CPU-s per one-shot process (sync, publish, a check through the CLI). Frozen, they are skipped. dagsync closes
+# its files, HTTP sessions and event loop before it returns; nothing of it waits for a finalizer at exit.
+# docs/adr/0001-dag-sync.md §9.
+atexit.register(gc.freeze)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -182,3 +182,26 @@ def test_the_console_script_checks_without_pydantic_or_asyncio(tmp_path: Path) -
         assert r.stderr.strip().splitlines()[-1] == imported, r.stderr
         assert r.returncode == (0 if not extra else 2), r.stderr
     assert json.loads(Paths.for_dest(dest).status_file.read_text())["version"] == "v1"
+
+
+def test_the_console_script_exits_with_its_objects_frozen(tmp_path: Path) -> None:
+    """At exit every object is frozen before the interpreter's final collections (services/dagsync/launch.py), on the
+    lean path and through the full CLI; the exit code is the command's."""
+    dest = _state(tmp_path, "ok")
+    probe = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0, file=sys.stderr))\n"  # runs after launch's
+        "from dagsync.launch import main\n"
+        "main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("DAGSYNC_")}
+    for args, code in ((["check"], 0), (["check", "--max-age", "300"], 0), (["check", "--max-age", "x"], 2)):
+        r = subprocess.run(
+            [sys.executable, "-c", probe, *args],
+            env={**env, "DAGSYNC_DEST": str(dest)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.stderr.strip().splitlines()[-1] == "frozen True", (args, r.stderr)
+        assert r.returncode == code, (args, r.stderr)
