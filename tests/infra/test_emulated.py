@@ -159,7 +159,6 @@ def test_apply_then_second_plan_has_no_changes_then_destroy(emulated_dev: Emulat
     sidecar = next(c for c in worker["containerDefinitions"] if c["name"] == "dagsync")
     assert main["dependsOn"] == [{"containerName": "dagsync", "condition": "HEALTHY"}]
     assert (sidecar["healthCheck"]["interval"], main["healthCheck"]["interval"]) == (10, 30)
-    assert sidecar["healthCheck"]["timeout"] < 5  # below every interval ECS allows it
     assert sidecar["healthCheck"]["command"] == ["CMD", "dagsync", "check"]
     assert all(not s["valueFrom"].startswith("plain") for s in main["secrets"])
     # no secret value in plain environment; a secret's ARN (AIRFLOW_DB_SECRET_ARN, re-read after a rotation) is a name
