@@ -189,8 +189,7 @@ locals {
     }, lookup(var.extra_environment, "dagsync", {})) : { name = k, value = v }]
     portMappings = [{ containerPort = 9101, protocol = "tcp" }]
     mountPoints  = [{ sourceVolume = "shared", containerPath = local.shared_mount, readOnly = false }]
-    # Its own interval: the Airflow containers start once it passed (docs/adr/0001-dag-sync.md §9).
-    healthCheck = merge(local.health, { interval = var.dagsync_health_check_interval, command = ["CMD", "dagsync", "check"] })
+    healthCheck  = merge(local.health, { command = ["CMD", "dagsync", "check"] })
   }
 }
 
