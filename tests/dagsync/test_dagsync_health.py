@@ -157,6 +157,21 @@ def test_flags_go_to_the_full_cli(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert exc.value.code == 0 and capsys.readouterr().out.startswith("ok:")
 
 
+def _console_script(
+    probe: str, args: list[str], dagsync_env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``probe`` (which ends by calling ``dagsync.launch.main()``) as its own process, with ``args`` and exactly
+    ``dagsync_env`` as its DAGSYNC_* variables."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("DAGSYNC_")}
+    return subprocess.run(
+        [sys.executable, "-c", probe, *args],
+        env={**env, **dagsync_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_the_console_script_checks_without_pydantic_or_asyncio(tmp_path: Path) -> None:
     """`dagsync check` as ECS runs it: the answer, and what the process imported to give it."""
     dest = _state(tmp_path, "ok")
@@ -167,18 +182,11 @@ def test_the_console_script_checks_without_pydantic_or_asyncio(tmp_path: Path) -
         "from dagsync.launch import main\n"
         "main()\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("DAGSYNC_")}
     for extra, imported in (
         ({}, "[]"),
         ({"DAGSYNC_MAX_AGE": "x"}, "['asyncio', 'pydantic', 'pydantic_settings']"),
     ):
-        r = subprocess.run(
-            [sys.executable, "-c", probe, "check"],
-            env={**env, "DAGSYNC_DEST": str(dest), **extra},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        r = _console_script(probe, ["check"], {"DAGSYNC_DEST": str(dest), **extra})
         assert r.stderr.strip().splitlines()[-1] == imported, r.stderr
         assert r.returncode == (0 if not extra else 2), r.stderr
     assert json.loads(Paths.for_dest(dest).status_file.read_text())["version"] == "v1"
@@ -194,14 +202,7 @@ def test_the_console_script_exits_with_its_objects_frozen(tmp_path: Path) -> Non
         "from dagsync.launch import main\n"
         "main()\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("DAGSYNC_")}
     for args, code in ((["check"], 0), (["check", "--max-age", "300"], 0), (["check", "--max-age", "x"], 2)):
-        r = subprocess.run(
-            [sys.executable, "-c", probe, *args],
-            env={**env, "DAGSYNC_DEST": str(dest)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        r = _console_script(probe, args, {"DAGSYNC_DEST": str(dest)})
         assert r.stderr.strip().splitlines()[-1] == "frozen True", (args, r.stderr)
         assert r.returncode == code, (args, r.stderr)
