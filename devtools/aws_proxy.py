@@ -6,7 +6,8 @@ Operations are named from the request: ``X-Amz-Target`` (JSON protocols), ``/ope
 Faults, two ways:
 - ``add(op, kind, times)`` rules, for the next N matching requests or always: ``500`` InternalError, ``503``
   SlowDown, ``403`` AccessDenied, ``malformed`` (400 MalformedXML) as S3 XML; ``reset`` (TCP RST, no response);
-  ``stall`` (hold the request without answering, then drop it);
+  ``stall`` (hold the request without answering, then drop it); ``flip`` (forward, then flip the answer's last
+  byte, headers unchanged: a body that no longer matches its checksum);
 - ``fail[op] = "throttle" | "500"``: every request of ``op`` fails, in the protocol the client spoke.
 
 Used by the tests (tests/support/aws.py) and by bench/dagsync/bench_sync.py ("read from what the server received").
@@ -82,7 +83,7 @@ THROTTLING_CBOR = (
 @dataclass
 class Rule:
     op: str | None  # None = any operation
-    kind: str  # "500" | "503" | "403" | "reset" | "stall"
+    kind: str  # "500" | "503" | "403" | "malformed" | "reset" | "stall" | "flip"
     times: int | None  # None = always
     stall_s: float = 3.0
     key_contains: str | None = None
@@ -244,7 +245,8 @@ class AwsProxy:
             self._fail_in_protocol(h, mode)
             return
         rule = self._pick_fault(op, h.path, {k.lower(): v for k, v in h.headers.items()})
-        if rule is not None:
+        flip = rule is not None and rule.kind == "flip"
+        if rule is not None and not flip:
             self._inject(h, rule)
             return
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -256,6 +258,8 @@ class AwsProxy:
                 conn.request(h.command, h.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                if flip and data:
+                    data = data[:-1] + bytes([data[-1] ^ 0xFF])
                 break
             except (http.client.HTTPException, OSError):
                 conn.close()

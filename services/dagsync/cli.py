@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -30,7 +31,7 @@ log = logging.getLogger("dagsync")
 SYNC = (
     "source", "dest", "state_dir", "include", "exclude", "concurrency", "grace_period", "sidecar_id",
     "lock_timeout", "max_attempts", "read_timeout", "connect_timeout", "fsync", "transport", "list_every",
-    "log_level",
+    "bundle", "log_level",
 )  # fmt: skip
 COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "sync": ("run one cycle", SYNC),
@@ -51,6 +52,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
             "exclude",
             "commit",
             "watch",
+            "bundle",
             "concurrency",
             "max_attempts",
             "log_level",
@@ -80,12 +82,21 @@ def _fail(message: str, code: int = FAILED) -> int:
     return code
 
 
+def collect_from_here() -> None:
+    """The console script (launch.py) starts with the garbage collector off; once the command's imports and
+    clients exist, freeze what they made (never walked again, here or at exit) and collect from then on."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 # ---- commands ---------------------------------------------------------------------------------------------
 async def _sync_once(settings: Settings) -> int:
     from .sync import Syncer, s3_client
 
     async with s3_client(settings) as s3:
         syncer = Syncer(settings, s3)
+        collect_from_here()
         res = await syncer.cycle()
     if res.ok:
         return OK
@@ -111,6 +122,7 @@ async def _run(settings: Settings) -> int:
     backoff = Backoff(base=min(settings.backoff_base, settings.backoff_cap), cap=settings.backoff_cap)
     async with s3_client(settings) as s3:
         syncer = Syncer(settings, s3, metrics)
+        collect_from_here()
         while not stop.is_set():
             task = asyncio.create_task(syncer.cycle())
             stopper = asyncio.create_task(stop.wait())
@@ -151,6 +163,7 @@ async def _publish(settings: Settings) -> int:
 
     async with s3_client(settings) as s3:
         pub = Publisher(settings, s3)
+        collect_from_here()
         if not settings.watch:
             try:
                 await pub.publish()

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
         description="commit recorded in `_manifest.json` (unset: `git rev-parse HEAD` in the source dir)",
     )
     watch: bool = Field(False, description="republish on every local change (watchfiles)")
+    bundle: bool = Field(
+        True,
+        description="publish: also write the set as one `_dagsync/bundle-*.tar.gz` named in the manifest; sync: fetch it when many files are missing (a cold start), each member checked against the manifest",
+    )
     log_level: str = Field(
         "INFO", pattern="(?i)^(debug|info|warning|error)$", description="DEBUG, INFO, WARNING or ERROR"
     )

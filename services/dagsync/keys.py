@@ -18,6 +18,13 @@ NAME_MAX = 255  # bytes per path segment (ext4, xfs, NFS/EFS)
 PATH_MAX = 4096  # bytes per whole path including the terminating NUL (Linux)
 
 MANIFEST_NAME = "_manifest.json"
+BUNDLE_DIR = "_dagsync/"  # publish's bundles live here (docs/adr/0001-dag-sync.md §11)
+
+
+def reserved(rel: str) -> bool:
+    """dagsync's own objects under the prefix: never a DAG file, never synced, never reported."""
+    return rel == MANIFEST_NAME or rel.startswith(BUNDLE_DIR)
+
 
 # Reasons a key is skipped (metric label values).
 ABSOLUTE = "absolute"

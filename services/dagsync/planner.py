@@ -12,9 +12,15 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .keys import MANIFEST_NAME, PATH_MAX, filter_keys, is_dir_marker, selected
+from .keys import BUNDLE_DIR, PATH_MAX, filter_keys, is_dir_marker, key_problem, reserved, selected
 
 MANIFEST_VERSION = 1
+# A bundle is fetched when at least this many files, and at least 1/BUNDLE_MIN_SHARE of the new tree, are
+# missing locally (docs/adr/0001-dag-sync.md §11): below that, per-object GETs cost less than unpacking.
+BUNDLE_MIN_FILES = 32
+BUNDLE_MIN_SHARE = 8
+# Unpacking bound per member beyond its data: tar header, a PAX header for a long name, padding.
+BUNDLE_MEMBER_OVERHEAD = 10 << 10
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MD5_ETAG = re.compile(r"[0-9a-f]{32}")
 
@@ -55,10 +61,28 @@ class ManifestFile:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class BundleRef:
+    """The manifest's ``bundle``: every listed file in one ``.tar.gz`` under ``_dagsync/``."""
+
+    key: str  # relative to the prefix
+    size: int
+
+
 @dataclass(frozen=True)
 class Manifest:
     commit: str | None
     files: Mapping[str, ManifestFile]
+    bundle: BundleRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BundlePlan:
+    """Fetch this bundle first; ``max_unpacked`` bounds what reading it may inflate to."""
+
+    key: str
+    size: int
+    max_unpacked: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +113,7 @@ class Plan:
     delete: tuple[str, ...]
     unsafe: tuple[tuple[str, str], ...]
     problems: tuple[str, ...] = field(default=())  # non-empty: must not be published
+    bundle: BundlePlan | None = None  # fetch the manifest's bundle before per-object GETs
 
     @property
     def publishable(self) -> bool:
@@ -132,7 +157,8 @@ def version_of(mode: str, files: Mapping[str, IndexEntry]) -> str:
 
 
 def parse_manifest(data: bytes) -> Manifest:
-    """``{"version": 1, "commit": "<sha>", "files": {"<relpath>": {"sha256": "<hex>", "size": N}}}``."""
+    """``{"version": 1, "commit": "<sha>", "files": {"<relpath>": {"sha256": "<hex>", "size": N}},
+    "bundle": {"key": "_dagsync/<name>.tar.gz", "size": N}}`` (``bundle`` optional)."""
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -155,13 +181,26 @@ def parse_manifest(data: bytes) -> Manifest:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ManifestError(f"manifest entry {rel!r} needs a non-negative integer size")
         out[rel] = ManifestFile(sha, size)
-    return Manifest(commit, out)
+    return Manifest(commit, out, _parse_bundle(doc.get("bundle")))
+
+
+def _parse_bundle(spec: Any) -> BundleRef | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise ManifestError("manifest bundle must be an object or null")
+    key, size = spec.get("key"), spec.get("size")
+    if not isinstance(key, str) or not key.startswith(BUNDLE_DIR) or key_problem(key) is not None:
+        raise ManifestError(f"manifest bundle key must be a safe path under {BUNDLE_DIR}")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ManifestError("manifest bundle needs a non-negative integer size")
+    return BundleRef(key, size)
 
 
 def manifest_listing(manifest: Manifest) -> list[RemoteObject]:
     """A listing made of the manifest's own entries (manifest-first cycle, no LIST): sizes from the manifest,
     ETags unknown (the GET's is recorded); a missing object shows up as a 404 on its GET."""
-    return [RemoteObject(rel, f.size, "") for rel, f in manifest.files.items() if rel != MANIFEST_NAME]
+    return [RemoteObject(rel, f.size, "") for rel, f in manifest.files.items() if not reserved(rel)]
 
 
 def outside_manifest(
@@ -176,7 +215,7 @@ def outside_manifest(
         sorted(
             o.rel
             for o in listing
-            if o.rel != MANIFEST_NAME
+            if not reserved(o.rel)
             and not is_dir_marker(o.rel, o.size)
             and o.rel not in named
             and selected(o.rel, include, exclude)
@@ -184,13 +223,26 @@ def outside_manifest(
     )
 
 
-def render_manifest(commit: str | None, files: Mapping[str, ManifestFile]) -> bytes:
-    doc = {
+def render_manifest(
+    commit: str | None, files: Mapping[str, ManifestFile], bundle: BundleRef | None = None
+) -> bytes:
+    doc: dict[str, Any] = {
         "version": MANIFEST_VERSION,
         "commit": commit,
         "files": {rel: {"sha256": f.sha256, "size": f.size} for rel, f in sorted(files.items())},
     }
+    if bundle is not None:
+        doc["bundle"] = {"key": bundle.key, "size": bundle.size}
     return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+
+
+def bundle_plan(manifest: Manifest, downloads: int, target: int) -> BundlePlan | None:
+    """Fetch the manifest's bundle when enough of the new tree is missing (a cold sync: all of it)."""
+    ref = manifest.bundle
+    if ref is None or downloads < BUNDLE_MIN_FILES or downloads * BUNDLE_MIN_SHARE < target:
+        return None
+    unpacked = sum(f.size for f in manifest.files.values())
+    return BundlePlan(ref.key, ref.size, unpacked + (len(manifest.files) + 2) * BUNDLE_MEMBER_OVERHEAD)
 
 
 def plan(
@@ -201,13 +253,15 @@ def plan(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     path_budget: int = PATH_MAX - 1,
+    use_bundle: bool = True,
 ) -> Plan:
     """Decide what the next version holds and how to build it from the current one.
 
     Mirror mode (no manifest): every safe listed object. Manifest mode: exactly the manifest's safe files,
-    each of which must be listed with the manifest's size (else ``problems``: not publishable).
+    each of which must be listed with the manifest's size (else ``problems``: not publishable); the manifest's
+    bundle is fetched first when ``bundle_plan`` says so. dagsync's own objects (``reserved``) are never files.
     """
-    remote = {o.rel: o for o in listing if o.rel != MANIFEST_NAME and not is_dir_marker(o.rel, o.size)}
+    remote = {o.rel: o for o in listing if not reserved(o.rel) and not is_dir_marker(o.rel, o.size)}
     keep: list[Keep] = []
     download: list[Download] = []
     problems: list[str] = []
@@ -226,7 +280,7 @@ def plan(
             tokens.append((rel, "etag:" + obj.etag, obj.size))
         mode, commit = "mirror", None
     else:
-        names = [rel for rel in manifest.files if rel != MANIFEST_NAME]
+        names = [rel for rel in manifest.files if not reserved(rel)]
         verdict = filter_keys(names, path_budget=path_budget, include=include, exclude=exclude)
         tokens = []
         for rel in sorted(verdict.safe):
@@ -250,6 +304,9 @@ def plan(
         mode, commit = "manifest", manifest.commit
     target = verdict.safe
     delete = tuple(sorted(rel for rel in current if rel not in target))
+    bundle = None
+    if manifest is not None and use_bundle and not problems:
+        bundle = bundle_plan(manifest, len(download), len(target))
     return Plan(
         version=version_id(mode, tokens),
         mode=mode,
@@ -259,4 +316,5 @@ def plan(
         delete=delete,
         unsafe=verdict.unsafe,
         problems=tuple(problems),
+        bundle=bundle,
     )

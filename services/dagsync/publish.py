@@ -1,8 +1,9 @@
 """``dagsync publish``: upload a local tree to s3://BUCKET/PREFIX/, manifest written after the uploads.
 
-Order (docs/adr/0001-dag-sync.md): upload changed files (with SHA-256 checksums), then ``_manifest.json``,
-then delete what was removed. The manifest is the last write; deletes come after it so the previous manifest
-never points at a missing object while sidecars may still be reading it.
+Order (docs/adr/0001-dag-sync.md): upload changed files (with SHA-256 checksums), then the bundle of the whole
+set (§11), then ``_manifest.json``, then delete what was removed (old bundles included). The manifest is the last
+write; deletes come after it so the previous manifest never points at a missing object while sidecars may still
+be reading it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import os
 import re
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,9 +26,10 @@ from botocore.exceptions import ClientError
 
 from platform_common.aws import AwsApis
 
+from .bundle import bundle_key, write_bundle
 from .config import S3Url, Settings, parse_s3_url
-from .keys import MANIFEST_NAME, filter_keys
-from .planner import ManifestError, ManifestFile, parse_manifest, render_manifest, strip_etag
+from .keys import MANIFEST_NAME, filter_keys, reserved
+from .planner import BundleRef, ManifestError, ManifestFile, parse_manifest, render_manifest, strip_etag
 
 AWS_APIS: AwsApis = {
     "s3": frozenset(
@@ -61,6 +64,8 @@ class PublishResult:
     delete_failed: list[tuple[str, str]] = field(default_factory=list)  # (rel, error): left in the bucket
     skipped: list[tuple[str, str]] = field(default_factory=list)
     manifest_written: bool = False
+    bundle: str | None = None  # the bundle key the manifest names (relative to the prefix)
+    bundle_written: bool = False
     commit: str | None = None
     duration: float = 0.0
 
@@ -120,7 +125,7 @@ class Publisher:
     async def publish(self) -> PublishResult:
         t0 = time.monotonic()
         res = PublishResult(commit=self.settings.commit or git_commit(self.local))
-        rels = [r for r in walk(self.local) if r != MANIFEST_NAME]
+        rels = [r for r in walk(self.local) if not reserved(r)]
         verdict = filter_keys(
             rels, include=self.settings.globs("include"), exclude=self.settings.globs("exclude")
         )
@@ -152,8 +157,14 @@ class Publisher:
             for rel, mf in local.items():
                 tg.create_task(sync_one(rel, mf))
 
-        if old_manifest is None or old_manifest.commit != res.commit or dict(old_manifest.files) != local:
-            body = render_manifest(res.commit, local)
+        ref = await self._bundle(res, local, remote) if self.settings.bundle and local else None
+        if (
+            old_manifest is None
+            or old_manifest.commit != res.commit
+            or dict(old_manifest.files) != local
+            or old_manifest.bundle != ref
+        ):
+            body = render_manifest(res.commit, local, ref)
             await self.s3.put_object(
                 Bucket=self.dest.bucket,
                 Key=self.dest.key(MANIFEST_NAME),
@@ -164,7 +175,11 @@ class Publisher:
             )
             res.manifest_written = True
 
-        gone = sorted(rel for rel in remote if rel not in local and rel != MANIFEST_NAME)
+        gone = sorted(
+            rel
+            for rel in remote
+            if rel not in local and rel != MANIFEST_NAME and (ref is None or rel != ref.key)
+        )
         await self._delete(res, gone)
         res.duration = time.monotonic() - t0
         log.info(
@@ -182,10 +197,37 @@ class Publisher:
                 "delete_failed_sample": [list(f) for f in res.delete_failed[:20]],
                 "skipped": len(res.skipped),
                 "manifest_written": res.manifest_written,
+                "bundle": res.bundle,
+                "bundle_written": res.bundle_written,
                 "duration_s": round(res.duration, 4),
             },
         )
         return res
+
+    async def _bundle(
+        self, res: PublishResult, local: dict[str, ManifestFile], remote: dict[str, tuple[str, int]]
+    ) -> BundleRef:
+        """Upload the bundle of ``local`` unless the bucket has it already (its key names its content)."""
+        key = bundle_key(local)
+        res.bundle = key
+        if key in remote:
+            return BundleRef(key, remote[key][1])
+        with tempfile.TemporaryFile() as f:
+            await asyncio.to_thread(write_bundle, self.local, local, f)
+            size = f.tell()
+            f.seek(0)
+            sha = await asyncio.to_thread(hashlib.file_digest, f, "sha256")
+            f.seek(0)
+            await self.s3.put_object(
+                Bucket=self.dest.bucket,
+                Key=self.dest.key(key),
+                Body=f,
+                ContentType="application/gzip",
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=base64.b64encode(sha.digest()).decode(),
+            )
+        res.bundle_written = True
+        return BundleRef(key, size)
 
     async def _delete(self, res: PublishResult, gone: list[str]) -> None:
         """Delete removed objects; one bad key never blocks the others (issue 13, docs/adr/0001-dag-sync.md §4).

@@ -232,8 +232,14 @@ def collect_garbage(paths: Paths, current: str | None, grace: float, now: float 
     removed: list[str] = []
     for entry in os.scandir(paths.versions):
         name = entry.name
-        if name.startswith("."):  # a crashed build: nobody else builds while we hold the lock
-            shutil.rmtree(entry.path, ignore_errors=True)
+        if name.startswith(
+            "."
+        ):  # a crashed build or bundle download: nobody else builds while we hold the lock
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
             continue
         if name == current:
             with contextlib.suppress(FileNotFoundError):

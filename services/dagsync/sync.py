@@ -29,7 +29,7 @@ from platform_common.aws import aio_client, aio_session, client_config
 from platform_common.redact import redact_text
 from platform_common.sidecar_status import SidecarStatus
 
-from . import planner
+from . import bundle, planner
 from .config import S3Url, Settings, parse_s3_url
 from .keys import MANIFEST_NAME, PATH_MAX
 from .metrics import Metrics, NullMetrics
@@ -77,6 +77,8 @@ def classify(exc: BaseException) -> tuple[str, str]:
         kind, msg = exc.kind, str(exc)
     elif isinstance(exc, DestError):
         kind, msg = "dest", str(exc)
+    elif isinstance(exc, bundle.BundleError):
+        kind, msg = "changed", str(exc)
     elif isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code = str(err.get("Code", ""))
@@ -117,6 +119,8 @@ class CycleResult:
     bytes: int = 0
     unverified: int = 0
     vanished: int = 0  # listed, then answered 404 NoSuchKey (mirror mode): published without them
+    bundled: int = 0  # of ``downloaded``, how many came out of the manifest's bundle
+    bundle_stopped: str | None = None  # why the bundle was left before it gave every file it was asked for
     unsafe: tuple[tuple[str, str], ...] = ()
     error: str | None = None
     error_kind: str | None = None
@@ -385,6 +389,7 @@ class Syncer:
             include=self.include,
             exclude=self.exclude,
             path_budget=self._path_budget(),
+            use_bundle=self.settings.bundle,
         )
         res.unsafe, res.commit = plan.unsafe, plan.commit
         if manifest is not None and lid is not None:
@@ -540,6 +545,8 @@ class Syncer:
                             obj.has_sha256,
                         )
                     )
+            if downloads and plan.bundle is not None:
+                downloads = await self._from_bundle(res, plan.bundle, downloads, parent_of, files)
             if downloads:
                 it = iter(downloads)
                 transport = self._transport()
@@ -572,6 +579,67 @@ class Syncer:
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
             raise
+
+    async def _from_bundle(
+        self,
+        res: CycleResult,
+        ref: planner.BundlePlan,
+        downloads: list[Download],
+        path_of: Any,
+        files: dict[str, IndexEntry],
+    ) -> list[Download]:
+        """GET the bundle and unpack the wanted files, verified; returns what is left to fetch one by one.
+
+        Any trouble with the bundle (gone, wrong size, corrupt, a member that is not the manifest's) only
+        means the rest is fetched per object (docs/adr/0001-dag-sync.md §11); it never fails the cycle.
+        """
+        archive = self.paths.versions / f".bundle-{os.getpid()}-{secrets.token_hex(3)}"
+        wanted = {
+            d.rel: bundle.Wanted(d.size, d.expect_sha256) for d in downloads if d.expect_sha256 is not None
+        }
+        stopped: str | None
+        try:
+            try:
+                async with self._transport() as transport:
+                    got = await transport.fetch(
+                        self.source.bucket, self.source.key(ref.key), archive, checksum=True, md5=False
+                    )
+            except Exception as exc:  # any failure falls back to per-object GETs
+                got, stopped = None, "GET failed: " + " ".join(classify(exc))
+            else:
+                stopped = None if got is not None else "it is not in the bucket (404)"
+            if got is not None:
+                s3_sha = got.headers.get("x-amz-checksum-sha256")
+                if got.size != ref.size:
+                    stopped = f"it is {got.size} bytes, the manifest says {ref.size}"
+                elif s3_sha and "-" not in s3_sha and base64.b64decode(s3_sha).hex() != got.sha256:
+                    stopped = "its SHA-256 differs from the S3 checksum"
+                else:
+                    # On the loop, not in a thread: nothing else runs during a build, and a worker thread would
+                    # keep its own malloc arena for the process's life (the RSS budget, ADR 0001 §10).
+                    unpacked = bundle.unpack(archive, wanted, path_of, max_unpacked=ref.max_unpacked)
+                    stopped = unpacked.stopped
+                    for rel, mf in unpacked.files.items():
+                        files[rel] = IndexEntry("", mf.size, mf.sha256)  # ETag unknown: kept by SHA-256
+                    res.bundled = len(unpacked.files)
+                    res.downloaded += res.bundled
+                    res.bytes += got.size  # bytes received, as for a per-object GET
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                archive.unlink()
+        if stopped is not None:
+            res.bundle_stopped = f"{self.source}{ref.key}: {stopped}"
+            log.warning(
+                "bundle not fully used: fetching the rest one by one",
+                extra={
+                    "event": "bundle_fallback",
+                    "bundle": f"{self.source}{ref.key}",
+                    "reason": stopped,
+                    "bundled": res.bundled,
+                    "remaining": len(downloads) - res.bundled,
+                },
+            )
+        return [d for d in downloads if d.rel not in files]
 
     async def _fetch(
         self, res: CycleResult, transport: Transport, d: Download, path: Path
@@ -704,6 +772,8 @@ class Syncer:
             "deleted": res.deleted,
             "bytes": res.bytes,
             "unverified": res.unverified,
+            "bundled": res.bundled,
+            "bundle_stopped": res.bundle_stopped,
             "unsafe_keys": len(res.unsafe),
             "unsafe_sample": [list(u) for u in res.unsafe[:20]],
             "check": res.check,

@@ -33,15 +33,20 @@ def _files(local) -> dict[str, bytes]:
     return {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()}
 
 
-def test_quiet_cycle_is_one_conditional_get_with_a_manifest(s3, bucket, proxy, tmp_path, transport) -> None:
+@pytest.mark.parametrize("bundle", [True, False], ids=["bundle", "per-object"])
+def test_quiet_cycle_is_one_conditional_get_with_a_manifest(
+    s3, bucket, proxy, tmp_path, transport, bundle
+) -> None:
     local = _local(tmp_path, N)
     assert publish_once(local, bucket).manifest_written
     dest = tmp_path / "dags"
-    with SyncLoop(settings_for(bucket, dest, list_every=4, transport=transport)) as loop:
+    with SyncLoop(settings_for(bucket, dest, list_every=4, transport=transport, bundle=bundle)) as loop:
         proxy.reset_counts()
         res = loop.cycle()  # first cycle of a process: LIST
         assert res.ok and res.outcome == "published" and res.check == "list", res.error
-        assert proxy.snapshot() == {"ListObjectsV2": 2, "GetObject": N + 1}
+        # cold: the manifest, then the bundle (docs/adr/0001-dag-sync.md §11), or each file
+        assert proxy.snapshot() == {"ListObjectsV2": 2, "GetObject": 2 if bundle else N + 1}
+        assert (res.downloaded, res.bundled, res.bundle_stopped) == (N, N if bundle else 0, None)
         assert tree(dest) == _files(local)
         etag = s3.head_object(Bucket=bucket, Key="dags/_manifest.json")["ETag"]
         for _ in range(3):

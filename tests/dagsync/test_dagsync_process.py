@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import random
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import urllib.request
@@ -518,13 +520,19 @@ def test_publish_uploads_changes_manifest_last_then_deletes(s3, bucket, proxy, t
     r = dagsync("publish", env=env)
     assert r.returncode == 0, r.stderr
     puts = [p for op, p in proxy.log if op == "PutObject"]
-    assert len(puts) == 3 and puts[-1].endswith("/_manifest.json")
+    assert len(puts) == 4 and puts[-1].endswith("/_manifest.json")  # the files, the bundle, the manifest
     manifest = json.loads(s3.get_object(Bucket=bucket, Key="dags/_manifest.json")["Body"].read())
     assert manifest["commit"] == head and manifest["version"] == 1
     assert manifest["files"] == {
         "a.py": {"sha256": hashlib.sha256(b"A").hexdigest(), "size": 1},
         "sub/b.py": {"sha256": hashlib.sha256(b"B").hexdigest(), "size": 1},
     }
+    first_bundle = manifest["bundle"]["key"]
+    assert first_bundle.startswith("_dagsync/bundle-") and puts[-2].endswith("/dags/" + first_bundle)
+    bundle_obj = s3.get_object(Bucket=bucket, Key="dags/" + first_bundle)["Body"].read()
+    assert manifest["bundle"]["size"] == len(bundle_obj)
+    with tarfile.open(fileobj=io.BytesIO(bundle_obj), mode="r:gz") as tar:
+        assert {m.name: tar.extractfile(m).read() for m in tar} == {"a.py": b"A", "sub/b.py": b"B"}
     head_a = s3.head_object(Bucket=bucket, Key="dags/a.py", ChecksumMode="ENABLED")
     assert head_a["ChecksumSHA256"]  # stored with an S3 SHA-256 checksum
 
@@ -537,10 +545,14 @@ def test_publish_uploads_changes_manifest_last_then_deletes(s3, bucket, proxy, t
     proxy.reset_counts()
     assert dagsync("publish", "--commit", "c2", env=env).returncode == 0
     writes = [(op, p) for op, p in proxy.log if op in ("PutObject", "DeleteObjects")]
-    assert [op for op, _ in writes] == ["PutObject", "PutObject", "DeleteObjects"]
-    assert writes[0][1].endswith("/a.py") and writes[1][1].endswith("/_manifest.json")
+    assert [op for op, _ in writes] == ["PutObject", "PutObject", "PutObject", "DeleteObjects"]
+    assert writes[0][1].endswith("/a.py") and writes[2][1].endswith("/_manifest.json")
+    second_bundle = json.loads(s3.get_object(Bucket=bucket, Key="dags/_manifest.json")["Body"].read())[
+        "bundle"
+    ]
+    assert writes[1][1].endswith("/dags/" + second_bundle["key"]) and second_bundle["key"] != first_bundle
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
-    assert keys == ["dags/_manifest.json", "dags/a.py"]
+    assert keys == ["dags/" + second_bundle["key"], "dags/_manifest.json", "dags/a.py"]
     # and a sidecar publishes exactly that commit
     dest = tmp_path / "out"
     r = dagsync("sync", env=env_for(DAGSYNC_SOURCE=f"s3://{bucket}/dags/", DAGSYNC_DEST=str(dest)))

@@ -365,7 +365,12 @@ def test_publish_deletes_xml_unsafe_keys_one_by_one(s3, bucket, proxy, tmp_path,
     assert (counts["DeleteObjects"], counts["DeleteObject"]) == (1, len(unsafe))
     deleted_singly = sorted(p for op, p in proxy.log if op == "DeleteObject")
     assert deleted_singly == ["/" + bucket + "/dags/ctl%01.py", "/" + bucket + "/dags/tab%09.py"]
-    assert _remote_keys(s3, bucket) == ["dags/_manifest.json", "dags/new.py", "other/ctl\x01.py"]
+    assert _remote_keys(s3, bucket) == [
+        f"dags/{res.bundle}",
+        "dags/_manifest.json",
+        "dags/new.py",
+        "other/ctl\x01.py",
+    ]
     (event,) = [r for r in caplog.records if getattr(r, "event", None) == "publish"]
     assert (event.deleted, event.deleted_one_by_one, event.delete_failed) == (len(HOSTILE_KEYS) + 1, 2, 0)
     # and the next publish has nothing to do
@@ -389,7 +394,12 @@ def test_publish_reports_keys_it_cannot_delete_and_goes_on(s3, bucket, proxy, tm
     assert sorted(res.deleted) == ["old.py", "older.py", "tab\t.py"]
     assert [rel for rel, _ in res.delete_failed] == ["ctl\x01.py"]
     assert "AccessDenied" in res.delete_failed[0][1]
-    assert _remote_keys(s3, bucket) == ["dags/_manifest.json", "dags/ctl\x01.py", "dags/new.py"]
+    assert _remote_keys(s3, bucket) == [
+        f"dags/{res.bundle}",
+        "dags/_manifest.json",
+        "dags/ctl\x01.py",
+        "dags/new.py",
+    ]
     (warn,) = [r for r in caplog.records if getattr(r, "event", None) == "publish_delete_failed"]
     assert warn.count == 1 and warn.sample == [["ctl\x01.py", res.delete_failed[0][1]]]
     # a sidecar is not disturbed by the leftover (the manifest names the set)
