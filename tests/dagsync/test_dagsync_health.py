@@ -192,6 +192,38 @@ def test_the_console_script_checks_without_pydantic_or_asyncio(tmp_path: Path) -
     assert json.loads(Paths.for_dest(dest).status_file.read_text())["version"] == "v1"
 
 
+@pytest.mark.parametrize("command", ["sync", "publish"])
+def test_the_console_script_collects_no_garbage_until_its_imports_are_frozen(
+    s3, bucket, tmp_path: Path, command: str
+) -> None:
+    """launch.main turns the collector off; the command turns it back on once its imports and S3 client exist,
+    with what they made frozen (never walked again), before any S3 work (services/dagsync/cli.py)."""
+    from tests.support.dagsync import put
+
+    put(s3, bucket, "dags/a.py", b"A")
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "a.py").write_bytes(b"A")
+    probe = (
+        "import gc, sys\n"
+        "from dagsync import cli\n"
+        "collect = cli.collect_from_here\n"
+        "def traced():\n"
+        "    before = gc.isenabled()\n"
+        "    collect()\n"
+        "    print('collector', before, gc.isenabled(), gc.get_freeze_count() > 10000, file=sys.stderr)\n"
+        "cli.collect_from_here = traced\n"
+        "from dagsync.launch import main\n"
+        "main()\n"
+    )
+    if command == "sync":
+        env = {"DAGSYNC_SOURCE": f"s3://{bucket}/dags/", "DAGSYNC_DEST": str(tmp_path / "dags")}
+    else:
+        env = {"DAGSYNC_SOURCE": str(tmp_path / "repo"), "DAGSYNC_DEST": f"s3://{bucket}/dags/"}
+    r = _console_script(probe, [command], {**env, "DAGSYNC_METRICS_PORT": "0"})
+    assert r.returncode == 0, r.stderr
+    assert "collector False True True" in r.stderr.splitlines(), r.stderr
+
+
 def test_the_console_script_exits_with_its_objects_frozen(tmp_path: Path) -> None:
     """At exit every object is frozen before the interpreter's final collections (services/dagsync/launch.py), on the
     lean path and through the full CLI; the exit code is the command's."""
