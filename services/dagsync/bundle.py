@@ -104,7 +104,8 @@ def unpack(
                 errors="surrogateescape",
             ) as tar,
         ):
-            for member in tar:
+            while (member := tar.next()) is not None:
+                tar.members.clear()  # a stream-mode TarFile keeps every TarInfo it read: MBs at 10k files
                 want = left.pop(member.name, None)
                 if want is None:
                     continue

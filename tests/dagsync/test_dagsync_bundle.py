@@ -393,3 +393,23 @@ def test_publish_never_uploads_a_local_dagsync_directory(s3, bucket, tmp_path) -
     assert sorted(keys) == sorted(
         ["dags/_manifest.json", f"dags/{res.bundle}", *(f"dags/{r}" for r in files)]
     )
+
+
+def test_unpack_does_not_keep_what_it_has_read(tmp_path) -> None:
+    """tarfile keeps every member it read, even streaming; 5000 members held ~3 MB at the peak (ADR 0001 §10)."""
+    import tracemalloc
+
+    files = {f"d{i % 10}/file_{i:05d}.py": b"x" for i in range(5000)}
+    archive = _archive(tmp_path, list(files.items()))
+    wanted = {rel: Wanted(1, hashlib.sha256(b"x").hexdigest()) for rel in files}
+    out = tmp_path / "out"
+    for d in range(10):
+        (out / f"d{d}").mkdir(parents=True)
+    tracemalloc.start()
+    try:
+        got = unpack(archive, wanted, lambda rel: out / rel, max_unpacked=1 << 30)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got.stopped is None and len(got.files) == 5000
+    assert peak < 2 << 20, f"peak {peak / 2**20:.2f} MB"
