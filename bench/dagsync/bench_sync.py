@@ -9,10 +9,12 @@ by `.venv-airflow/bin/python`), a same-size-edit phase for every tool, and the C
 running `dagsync run` (its log line's `cpu_s`, with and without the manifest probe), and two references of the
 same machine and run (`minimal_client.py`): a minimal client (a botocore-signed aiohttp GET, a SHA-256 and a file
 write per object, nothing else) and the file system alone (the same files written, no network). Each run records the tool's CPU seconds (user + system rusage of the child) next to its
-wall time. The bucket holds a `_manifest.json` (as
-`dagsync publish` writes it) in this mode; other tools copy it as a plain file.
+wall time. The bucket holds a `_manifest.json` and its bundle `_dagsync/bundle-*.tar.gz` (as `dagsync publish`
+writes them) in this mode; other tools copy them as plain files.
 
-dagsync runs twice, once per S3 transport (`--transport presigned`, the default, and the fallback `botocore`).
+dagsync runs three times: per S3 transport (`--transport presigned`, the default, and the fallback `botocore`), both
+with the bundle (the default: a cold sync is the manifest and one bundle GET), and presigned once more with
+`DAGSYNC_BUNDLE=false` (a GET per object, as with a prefix published without a bundle).
 Data sets: 2000 objects of 2 KB spread over 20 prefixes, and 10 000 objects (same shape). For each tool: a cold
 sync into an empty directory, then a no-change run. Requests are counted from what the server received: the moto
 server's own request log (one line per request), classified by S3 operation. No proxy sits in the timed path, so
@@ -53,7 +55,12 @@ VENV_BIN = Path(sys.executable).parent
 # `make bench-venv` builds it. Without it the bench falls back to the dev venv and says so.
 DAGSYNC_IMAGE_LIKE = REPO / ".venv-bench" / "dagsync" / "bin" / "dagsync"
 DAGSYNC_BIN = DAGSYNC_IMAGE_LIKE if DAGSYNC_IMAGE_LIKE.exists() else VENV_BIN / "dagsync"
-DAGSYNC_TRANSPORTS = ("botocore", "presigned")
+# (tool name, transport, extra env): the transports with the bundle (the default), and presigned per object
+DAGSYNC_VARIANTS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("dagsync (botocore)", "botocore", {}),
+    ("dagsync (presigned)", "presigned", {}),
+    ("dagsync (presigned, per object)", "presigned", {"DAGSYNC_BUNDLE": "false"}),
+)
 MINIMAL_CLIENT = Path(__file__).resolve().parent / "minimal_client.py"
 MINIMAL_CLIENT_TOOL = "minimal client (aiohttp GET + SHA-256 + write)"
 FILES_ONLY_TOOL = "file system only (create + write 2 KB, no network)"
@@ -112,14 +119,30 @@ def populate(s3, bucket: str, n: int, manifest: bool = False) -> None:
         for done, _ in enumerate(pool.map(put, range(n)), 1):
             if done % 1000 == 0:
                 print(f"  populated {done}/{n} objects in {bucket}", flush=True)
-    if manifest:  # what `dagsync publish` writes last
-        from dagsync.planner import ManifestFile, render_manifest
+    if manifest:  # what `dagsync publish` writes last: the bundle, then the manifest that names it
+        from dagsync.bundle import bundle_key, write_bundle
+        from dagsync.planner import BundleRef, ManifestFile, render_manifest
 
         files = {
             key_of(i)[5:]: ManifestFile(hashlib.sha256(body_of(i)).hexdigest(), len(body_of(i)))
             for i in range(n)
         }
-        s3.put_object(Bucket=bucket, Key="dags/_manifest.json", Body=render_manifest("bench", files))
+        with tempfile.TemporaryDirectory() as root, tempfile.TemporaryFile() as f:
+            for i in range(n):
+                path = Path(root) / key_of(i)[5:]
+                path.parent.mkdir(exist_ok=True)
+                path.write_bytes(body_of(i))
+            write_bundle(Path(root), files, f)
+            ref = BundleRef(bundle_key(files), f.tell())
+            f.seek(0)
+            s3.put_object(Bucket=bucket, Key="dags/" + ref.key, Body=f.read())
+        print(f"  bundle {ref.key}: {ref.size} bytes", flush=True)
+        s3.put_object(Bucket=bucket, Key="dags/_manifest.json", Body=render_manifest("bench", files, ref))
+
+
+def bundle_of(s3, bucket: str) -> list[str]:
+    out = s3.list_objects_v2(Bucket=bucket, Prefix="dags/_dagsync/").get("Contents", ())
+    return [o["Key"] for o in out]
 
 
 class ProxyCounts:
@@ -229,7 +252,9 @@ def tree_equal(a: Path, b: Path) -> bool:
             for n in names:
                 p = Path(dirpath) / n
                 rel = p.relative_to(root).as_posix()
-                if rel != "_manifest.json":  # dagsync reads it, the others copy it
+                if rel != "_manifest.json" and not rel.startswith(
+                    "_dagsync/"
+                ):  # dagsync reads them, others copy
                     out[rel] = p.read_bytes()
         return out
 
@@ -333,11 +358,23 @@ def main() -> int:
             print(f"== {ds}: {n} objects of 2 KB in 20 prefixes; {loadavg()}", flush=True)
             populate(s3, bucket, n, manifest=proxy is not None)
             if proxy:
-                proxy.warm(object_paths(bucket, [key_of(i) for i in range(n)] + ["dags/_manifest.json"]))
+                held = [key_of(i) for i in range(n)] + ["dags/_manifest.json", *bundle_of(s3, bucket)]
+                proxy.warm(object_paths(bucket, held))
                 print(
                     f"  latency proxy: {args.latency_ms:g} ms per request, {n} objects held in memory",
                     flush=True,
                 )
+                # The first GET-heavy run after the warm-up was 2-4x slower in wall and CPU for whichever tool
+                # went first (seen 2026-12-01); one unrecorded pass of the minimal client takes that instead.
+                warm_keys = work / f"warm-keys-{n}.txt"
+                warm_keys.write_text("\n".join(key_of(i) for i in range(n)))
+                subprocess.run(
+                    [str(DAGSYNC_BIN.parent / "python"), str(MINIMAL_CLIENT), endpoint, bucket, str(warm_keys),
+                     str(work / f"warm-{n}")],
+                    env=base_env, check=True, capture_output=True,
+                )  # fmt: skip
+                shutil.rmtree(work / f"warm-{n}", ignore_errors=True)
+                print("  warm-up: one unrecorded pass of the minimal client", flush=True)
             else:
                 floor = server_floor(moto.port, bucket, n)
                 floors[ds] = floor
@@ -346,12 +383,12 @@ def main() -> int:
                     flush=True,
                 )
             tools: list[tuple[str, list[str], dict[str, str], Path]] = []
-            for transport in DAGSYNC_TRANSPORTS:
-                d = work / f"dagsync-{transport}-{n}" / "dags"
+            for i, (name, transport, extra_env) in enumerate(DAGSYNC_VARIANTS):
+                d = work / f"dagsync-{i}-{n}" / "dags"
                 d.parent.mkdir()
                 tools.append(
                     (
-                        f"dagsync ({transport})",
+                        name,
                         [
                             str(DAGSYNC_BIN),
                             "sync",
@@ -362,7 +399,7 @@ def main() -> int:
                             "--dest",
                             str(d),
                         ],
-                        dagsync_env,
+                        {**dagsync_env, **extra_env},
                         d,
                     )
                 )
@@ -449,10 +486,17 @@ def main() -> int:
                         work,
                     )
                 )
-                for tool, _cmd, _env, dest in tools[:2]:
+                for (tool, _cmd, _env, dest), (_, transport, _) in zip(
+                    tools[:2], DAGSYNC_VARIANTS[:2], strict=True
+                ):
                     for check, list_every in (("manifest", "1000000"), ("list", "1")):
                         quiet[(tool, ds, check)] = quiet_cycle_cpu(
-                            tool, dest, bucket, list_every, dagsync_env, work / f"{tool}-{ds}-{check}.run.log"
+                            transport,
+                            dest,
+                            bucket,
+                            list_every,
+                            dagsync_env,
+                            work / f"{tool}-{ds}-{check}.run.log",
                         )
                         print(
                             f"  {tool} quiet cycle in `dagsync run` ({check}): {quiet[(tool, ds, check)] * 1000:.1f} ms CPU",
@@ -503,11 +547,10 @@ def edited_manifest(s3, bucket: str, rel: str, body: bytes) -> bytes:
 
 
 def quiet_cycle_cpu(
-    tool: str, dest: Path, bucket: str, list_every: str, env: dict[str, str], log: Path, cycles: int = 12
+    transport: str, dest: Path, bucket: str, list_every: str, env: dict[str, str], log: Path, cycles: int = 12
 ) -> float:
     """Median process CPU of a quiet cycle inside a running `dagsync run` (its log line's cpu_s), first cycle
     (a LIST, and imports) left out."""
-    transport = tool.split("(")[1].rstrip(")")
     cmd = [
         str(DAGSYNC_BIN),
         "run",
@@ -598,8 +641,8 @@ def render(
                     )
     lines += ["", "| target | dagsync transport | measured | met |", "|---|---|---|---|"]
     for ds in datasets:
-        for t in DAGSYNC_TRANSPORTS:
-            lines += targets(by, ds, f"dagsync ({t})", t, quiet)
+        for name, _, _ in DAGSYNC_VARIANTS:
+            lines += targets(by, ds, name, name[len("dagsync (") : -1], quiet)
     return "\n".join(lines)
 
 
