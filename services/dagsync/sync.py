@@ -630,7 +630,8 @@ class Syncer:
         if stopped is not None:
             res.bundle_stopped = f"{self.source}{ref.key}: {stopped}"
             log.warning(
-                "bundle not fully used: fetching the rest one by one",
+                "bundle not fully used: fetching the rest one by one (if this repeats: delete the bundle object "
+                "and run `dagsync publish` again to rewrite it)",
                 extra={
                     "event": "bundle_fallback",
                     "bundle": f"{self.source}{ref.key}",
