@@ -89,7 +89,8 @@ def unpack(
 
     Members the sync does not want (other include globs, kept files, a repeat) are read past. A wanted name
     that is not a regular file of the manifest's size and SHA-256, a corrupt stream, or more than
-    ``max_unpacked`` bytes stop the reading; the file in progress is removed. Never raises for bad content.
+    ``max_unpacked`` bytes stop the reading. A file that fails its hash is removed; one cut short by a broken
+    stream is not counted, and its per-object GET overwrites it. Never raises for bad content (OSError does).
     """
     out = Unpacked()
     left = dict(wanted)
