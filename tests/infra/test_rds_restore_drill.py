@@ -71,7 +71,8 @@ class Drill:
 
 
 def ok(r: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    # terraform's errors are on stderr; stdout's tail is resource progress (a failure once showed only that)
+    assert r.returncode == 0, "\n".join([r.stderr[-4000:], "--- stdout tail ---", r.stdout[-800:]])
     return r
 
 
