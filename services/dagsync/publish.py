@@ -165,13 +165,8 @@ class Publisher:
             or old_manifest.bundle != ref
         ):
             body = render_manifest(res.commit, local, ref)
-            await self.s3.put_object(
-                Bucket=self.dest.bucket,
-                Key=self.dest.key(MANIFEST_NAME),
-                Body=body,
-                ContentType="application/json",
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
+            await self._put_checked(
+                MANIFEST_NAME, body, hashlib.sha256(body).digest(), ContentType="application/json"
             )
             res.manifest_written = True
 
@@ -218,14 +213,7 @@ class Publisher:
             f.seek(0)
             sha = await asyncio.to_thread(hashlib.file_digest, f, "sha256")
             f.seek(0)
-            await self.s3.put_object(
-                Bucket=self.dest.bucket,
-                Key=self.dest.key(key),
-                Body=f,
-                ContentType="application/gzip",
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=base64.b64encode(sha.digest()).decode(),
-            )
+            await self._put_checked(key, f, sha.digest(), ContentType="application/gzip")
         res.bundle_written = True
         return BundleRef(key, size)
 
@@ -319,11 +307,16 @@ class Publisher:
 
     async def _put(self, rel: str, mf: ManifestFile) -> None:
         with open(self.local / rel, "rb") as f:  # noqa: ASYNC230 - local disk, small files
-            out = await self.s3.put_object(
-                Bucket=self.dest.bucket,
-                Key=self.dest.key(rel),
-                Body=f,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=base64.b64encode(bytes.fromhex(mf.sha256)).decode(),
-            )
+            out = await self._put_checked(rel, f, bytes.fromhex(mf.sha256))
         self.known[rel] = (strip_etag(out.get("ETag", "")), mf.sha256)
+
+    async def _put_checked(self, rel: str, body: Any, sha256: bytes, **extra: str) -> Any:
+        """PutObject with the body's SHA-256 as its S3 checksum: S3 refuses a body that does not match it."""
+        return await self.s3.put_object(
+            Bucket=self.dest.bucket,
+            Key=self.dest.key(rel),
+            Body=body,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=base64.b64encode(sha256).decode(),
+            **extra,
+        )

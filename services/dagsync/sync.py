@@ -48,7 +48,7 @@ from .state import (
     write_index,
     write_json,
 )
-from .transport import AWS_APIS, GetError, Transport, make_transport, s3_error_kind
+from .transport import AWS_APIS, Fetched, GetError, Transport, make_transport, s3_error_kind
 
 log = logging.getLogger("dagsync")
 
@@ -130,6 +130,15 @@ class CycleResult:
         "list"  # how the cycle looked for changes: "list" (ListObjectsV2) | "manifest" (conditional GET)
     )
     outside_manifest: tuple[str, ...] = ()  # listed objects the manifest does not name (reported, not synced)
+
+
+def s3_sha256_agrees(got: Fetched) -> bool | None:
+    """The object's S3 SHA-256 checksum against the bytes received; None when there is no whole-file one (a
+    composite multipart checksum ``...-N`` is not the file's SHA-256)."""
+    s3_sha = got.headers.get("x-amz-checksum-sha256")
+    if not s3_sha or "-" in s3_sha:
+        return None
+    return base64.b64decode(s3_sha).hex() == got.sha256
 
 
 _libc: Any = None
@@ -609,10 +618,9 @@ class Syncer:
             else:
                 stopped = None if got is not None else "it is not in the bucket (404)"
             if got is not None:
-                s3_sha = got.headers.get("x-amz-checksum-sha256")
                 if got.size != ref.size:
                     stopped = f"it is {got.size} bytes, the manifest says {ref.size}"
-                elif s3_sha and "-" not in s3_sha and base64.b64decode(s3_sha).hex() != got.sha256:
+                elif s3_sha256_agrees(got) is False:
                     stopped = "its SHA-256 differs from the S3 checksum"
                 else:
                     # On the loop, not in a thread: nothing else runs during a build, and a worker thread would
@@ -663,9 +671,9 @@ class Syncer:
         if got.size != d.size:
             raise SyncError("verify", f"{d.rel!r}: got {got.size} bytes, expected {d.size}")
         verified = False
-        s3_sha = h.get("x-amz-checksum-sha256")
-        if s3_sha and "-" not in s3_sha:  # a composite (multipart) checksum is not the file's SHA-256
-            if base64.b64decode(s3_sha).hex() != got.sha256:
+        agrees = s3_sha256_agrees(got)
+        if agrees is not None:
+            if not agrees:
                 raise SyncError("verify", f"{d.rel!r}: SHA-256 differs from the S3 checksum")
             verified = True
         if d.expect_sha256 is not None:
