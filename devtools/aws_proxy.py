@@ -107,6 +107,9 @@ class AwsProxy:
         self.rules: list[Rule] = []
         self.log: list[tuple[str, str]] = []  # (operation, path) in arrival order
         self.headers: list[dict[str, str]] = []  # request headers (lower-case names), parallel to ``log``
+        self.peers: list[
+            tuple[str, int]
+        ] = []  # the client's address (a connection's port), parallel to ``log``
         self.statuses: Counter[tuple[str, int]] = Counter()  # (operation, HTTP status) of forwarded requests
         self.calls: list[tuple[float, str, bytes]] = []  # (time, operation, body) of first attempts only
         self.attempts: list[str] = []  # every attempt's operation, retries included
@@ -166,6 +169,7 @@ class AwsProxy:
             self.faults_injected.clear()
             self.log.clear()
             self.headers.clear()
+            self.peers.clear()
             self.statuses.clear()
 
     def ops(self) -> list[str]:
@@ -187,11 +191,20 @@ class AwsProxy:
                 if o == op and key_contains in t
             ]
 
-    def _pick_fault(self, op: str, target: str, headers: dict[str, str]) -> Rule | None:
+    def connections_for(self, op: str | None = None) -> set[tuple[str, int]]:
+        """The client connections (address, port) that carried ``op`` requests (any, for None) since the last
+        reset."""
+        with self._lock:
+            return {p for (o, _), p in zip(self.log, self.peers, strict=True) if op in (None, o)}
+
+    def _pick_fault(
+        self, op: str, target: str, headers: dict[str, str], peer: tuple[str, int]
+    ) -> Rule | None:
         with self._lock:
             self.counts[op] += 1
             self.log.append((op, target))
             self.headers.append(headers)
+            self.peers.append(peer)
             for rule in self.rules:
                 if rule.op not in (None, op):
                     continue
@@ -244,7 +257,12 @@ class AwsProxy:
         if mode is not None:
             self._fail_in_protocol(h, mode)
             return
-        rule = self._pick_fault(op, h.path, {k.lower(): v for k, v in h.headers.items()})
+        rule = self._pick_fault(
+            op,
+            h.path,
+            {k.lower(): v for k, v in h.headers.items()},
+            (str(h.client_address[0]), int(h.client_address[1])),
+        )
         flip = rule is not None and rule.kind == "flip"
         if rule is not None and not flip:
             self._inject(h, rule)

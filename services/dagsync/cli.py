@@ -94,8 +94,7 @@ def collect_from_here() -> None:
 async def _sync_once(settings: Settings) -> int:
     from .sync import Syncer, s3_client
 
-    async with s3_client(settings) as s3:
-        syncer = Syncer(settings, s3)
+    async with s3_client(settings) as s3, Syncer(settings, s3) as syncer:
         collect_from_here()
         res = await syncer.cycle()
     if res.ok:
@@ -120,8 +119,7 @@ async def _run(settings: Settings) -> int:
                 f"cannot serve metrics on port {settings.metrics_port} (DAGSYNC_METRICS_PORT): {exc}"
             ) from None
     backoff = Backoff(base=min(settings.backoff_base, settings.backoff_cap), cap=settings.backoff_cap)
-    async with s3_client(settings) as s3:
-        syncer = Syncer(settings, s3, metrics)
+    async with s3_client(settings) as s3, Syncer(settings, s3, metrics) as syncer:
         collect_from_here()
         while not stop.is_set():
             task = asyncio.create_task(syncer.cycle())

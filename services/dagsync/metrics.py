@@ -44,6 +44,8 @@ class Metrics:
         from prometheus_client import Counter, Gauge, Histogram
 
         r = self.registry = prometheus.new_registry()
+        self._published_now: tuple[str | None, str | None] | None = None
+        self._unsafe_now: dict[str, int] | None = None
         self.cycle_duration = Histogram(
             "dagsync_cycle_duration_seconds",
             "Wall time of one sync cycle",
@@ -86,11 +88,17 @@ class Metrics:
         self.publishes = Counter("dagsync_publishes_total", "New versions this sidecar published", registry=r)
 
     def set_published(self, version: str | None, commit: str | None) -> None:
+        if (version, commit) == self._published_now:  # the usual quiet cycle: nothing to relabel
+            return
+        self._published_now = (version, commit)
         self.published.clear()
         if version:
             self.published.labels(version=version, commit=commit or "").set(1)
 
     def set_unsafe(self, counts: dict[str, int]) -> None:
+        if counts == self._unsafe_now:
+            return
+        self._unsafe_now = dict(counts)
         self.unsafe_keys.clear()
         for reason, n in counts.items():
             self.unsafe_keys.labels(reason=reason).set(n)

@@ -45,7 +45,18 @@ from botocore.exceptions import (
 from botocore.retries import quota, standard
 from botocore.utils import percent_encode
 
-from .transport import CHUNK, Fetched, GetError, Hasher, Listed, s3_error_kind
+from .transport import (
+    CHUNK,
+    NOT_MODIFIED,
+    Fetched,
+    GetError,
+    Hasher,
+    Listed,
+    NotModified,
+    Small,
+    read_capped,
+    s3_error_kind,
+)
 
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 T = TypeVar("T")
@@ -481,6 +492,30 @@ class PresignedTransport:
             return await self._retrying("GetObject", sign, repr(key), once)
         except LocalWriteError as exc:  # the local disk, not S3: the caller classifies it (e.g. disk_full)
             raise exc.error from None
+
+    async def get_small(
+        self, bucket: str, key: str, *, limit: int, if_none_match: str | None = None
+    ) -> Small | NotModified | None:
+        # If-None-Match is not signed: S3 requires only x-amz-* headers to be, and the template signs host alone.
+        condition = {"if-none-match": f'"{if_none_match}"'} if if_none_match else {}
+
+        def sign() -> Awaitable[tuple[str, dict[str, str]]]:
+            return self.signer.get_object(bucket, key, False)
+
+        async def once(url: str, headers: dict[str, str]) -> Small | NotModified | None:
+            async with self._get(url, {**headers, **condition}) as resp:
+                if resp.status == 304:
+                    return NOT_MODIFIED
+                try:
+                    await self._raise_for(resp)
+                except HttpError as exc:
+                    if exc.status == 404 and exc.code == "NoSuchKey":  # not NoSuchBucket: that must fail
+                        return None
+                    raise
+                data = await read_capped(resp.content.iter_chunked(CHUNK), limit)
+                return Small(data, resp.headers.get("ETag", "").strip().strip('"'))
+
+        return await self._retrying("GetObject", sign, repr(key), once)
 
     async def _once(self, url: str, headers: dict[str, str], path: Path, want_md5: bool) -> Fetched:
         async with self._get(url, headers) as resp:

@@ -48,18 +48,21 @@ from .state import (
     write_index,
     write_json,
 )
-from .transport import AWS_APIS, Fetched, GetError, Transport, make_transport, s3_error_kind
+from .transport import (
+    AWS_APIS,
+    Fetched,
+    GetError,
+    NotModified,
+    Transport,
+    make_transport,
+    s3_error_kind,
+)
 
 log = logging.getLogger("dagsync")
 
 MANIFEST_MAX_BYTES = 64 << 20
 
 
-class NotModified:
-    """_fetch_manifest's answer to a 304: the manifest still has the ETag we published."""
-
-
-NOT_MODIFIED = NotModified()
 KMS = ("aws:kms", "aws:kms:dsse")
 
 
@@ -212,11 +215,19 @@ class Syncer:
         self.last_success: float | None = None
         # Manifest-first (docs/adr/0001-dag-sync.md §2): LIST on the first cycle, then every list_every-th.
         self._since_list = settings.list_every
-        self._retry: Any = None
-        if settings.transport == "presigned":  # one retry quota per client, as botocore keeps
-            from .presigned import StandardRetry
+        self._open_transport: Transport | None = None
 
-            self._retry = StandardRetry(s3, settings.max_attempts)
+    async def __aenter__(self) -> Syncer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the transport's connections (the S3 client is the caller's)."""
+        transport, self._open_transport = self._open_transport, None
+        if transport is not None:
+            await transport.__aexit__(None, None, None)
 
     # ---- one cycle ----------------------------------------------------------------------------------------
     async def cycle(self) -> CycleResult:
@@ -243,7 +254,6 @@ class Syncer:
 
     async def _cycle(self, res: CycleResult) -> None:
         paths = self.paths
-        paths.ensure()
         published = published_version(paths)
         res.version = published
         seen = read_json(paths.current_file)
@@ -259,6 +269,7 @@ class Syncer:
             if await self._cycle_manifest(res, published, seen):
                 return
         self._since_list = 1
+        paths.ensure()  # a quiet manifest cycle creates nothing: its state exists (``seen``, ``published``)
         await self._cycle_list(res, published, seen)
 
     async def _cycle_manifest(self, res: CycleResult, published: str, seen: dict[str, Any]) -> bool:
@@ -278,6 +289,7 @@ class Syncer:
         except planner.ManifestError:
             return False  # the LIST path fails the cycle with the reason, the last good version stays
         listing = planner.manifest_listing(manifest)
+        self.paths.ensure()
         async with self._lock():
             now_published = published_version(self.paths)
             now_seen = read_json(self.paths.current_file)
@@ -447,21 +459,22 @@ class Syncer:
     async def _list(self) -> list[RemoteObject]:
         out: list[RemoteObject] = []
         plen = len(self.source.prefix)
-        async with self._transport() as transport:
-            async for page in transport.list(self.source.bucket, self.source.prefix):
-                out.extend(RemoteObject(o.key[plen:], o.size, o.etag, o.has_sha256) for o in page)
+        async for page in self._transport().list(self.source.bucket, self.source.prefix):
+            out.extend(RemoteObject(o.key[plen:], o.size, o.etag, o.has_sha256) for o in page)
         return out
 
     def _transport(self) -> Transport:
-        return make_transport(
-            self.settings.transport,
-            self.s3,
-            concurrency=self.settings.concurrency,
-            max_attempts=self.settings.max_attempts,
-            connect_timeout=self.settings.connect_timeout,
-            read_timeout=self.settings.read_timeout,
-            retry=self._retry,
-        )
+        """The Syncer's one transport: its connections and signer outlive a cycle, as the S3 client's do."""
+        if self._open_transport is None:
+            self._open_transport = make_transport(
+                self.settings.transport,
+                self.s3,
+                concurrency=self.settings.concurrency,
+                max_attempts=self.settings.max_attempts,
+                connect_timeout=self.settings.connect_timeout,
+                read_timeout=self.settings.read_timeout,
+            )
+        return self._open_transport
 
     async def _get_manifest(self, obj: RemoteObject) -> tuple[planner.Manifest, str]:
         if obj.size > MANIFEST_MAX_BYTES:
@@ -480,25 +493,20 @@ class Syncer:
     async def _fetch_manifest(
         self, if_none_match: str | None = None
     ) -> tuple[bytes, str] | NotModified | None:
-        """GET the manifest: (body, ETag); None if there is none; NOT_MODIFIED on a 304 (If-None-Match)."""
-        kw = {"IfNoneMatch": f'"{if_none_match}"'} if if_none_match else {}
-        try:
-            resp = await self.s3.get_object(
-                Bucket=self.source.bucket, Key=self.source.key(MANIFEST_NAME), **kw
-            )
-        except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = exc.response.get("Error", {}).get("Code")
-            if status == 304 or code == "304":
-                return NOT_MODIFIED
-            if code == "NoSuchKey":
-                return None
-            raise
-        async with resp["Body"] as body:
-            if int(resp.get("ContentLength") or 0) > MANIFEST_MAX_BYTES:
-                raise SyncError("manifest", f"{MANIFEST_NAME} is more than {MANIFEST_MAX_BYTES} bytes")
-            data = await body.read()
-        return bytes(data), planner.strip_etag(str(resp.get("ETag", "")))
+        """GET the manifest: (body, ETag); None if there is none; NOT_MODIFIED on a 304 (If-None-Match).
+
+        Through the transport, so a quiet cycle's one request costs what a presigned GET costs (ADR 0001 §2)."""
+        got = await self._transport().get_small(
+            self.source.bucket,
+            self.source.key(MANIFEST_NAME),
+            limit=MANIFEST_MAX_BYTES,
+            if_none_match=if_none_match,
+        )
+        if got is None or isinstance(got, NotModified):
+            return got
+        if len(got.body) > MANIFEST_MAX_BYTES:
+            raise SyncError("manifest", f"{MANIFEST_NAME} is more than {MANIFEST_MAX_BYTES} bytes")
+        return got.body, got.etag
 
     # ---- build --------------------------------------------------------------------------------------------
     async def _build(
@@ -566,7 +574,7 @@ class Syncer:
                         if entry is not None:
                             files[d.rel] = entry
 
-                async with transport, asyncio.TaskGroup() as tg:
+                async with asyncio.TaskGroup() as tg:
                     for _ in range(min(self.settings.concurrency, len(downloads))):
                         tg.create_task(worker())
             version = planner.version_of(plan.mode, files)
@@ -609,10 +617,9 @@ class Syncer:
         stopped: str | None
         try:
             try:
-                async with self._transport() as transport:
-                    got = await transport.fetch(
-                        self.source.bucket, self.source.key(ref.key), archive, checksum=True, md5=False
-                    )
+                got = await self._transport().fetch(
+                    self.source.bucket, self.source.key(ref.key), archive, checksum=True, md5=False
+                )
             except Exception as exc:  # any failure falls back to per-object GETs
                 got, stopped = None, "GET failed: " + " ".join(classify(exc))
             else:
@@ -741,10 +748,10 @@ class Syncer:
         for _, reason in res.unsafe:
             counts[reason] = counts.get(reason, 0) + 1
         m.set_unsafe(counts)
-        try:
-            version = published_version(self.paths)
-        except (DestError, OSError):
-            version = res.version
+        version = res.version  # what this cycle published or found published
+        if not res.ok:
+            with contextlib.suppress(DestError, OSError):
+                version = published_version(self.paths)
         status = SidecarStatus(
             sidecar_id=self.sidecar_id,
             source=str(self.source),

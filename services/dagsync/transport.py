@@ -38,6 +38,21 @@ class Listed:
     has_sha256: bool
 
 
+class NotModified:
+    """``get_small``'s answer to a 304: the object still has the ETag given as ``if_none_match``."""
+
+
+NOT_MODIFIED = NotModified()
+
+
+@dataclass(frozen=True, slots=True)
+class Small:
+    """A small object read into memory (the manifest): its body, at most ``limit`` + 1 bytes, and its ETag."""
+
+    body: bytes
+    etag: str
+
+
 @dataclass
 class Fetched:
     headers: Mapping[str, str]  # lower-case names
@@ -79,6 +94,13 @@ class Transport(Protocol):
         """Stream ``key`` into ``path`` (created or truncated), hashing on the way; None on 404."""
         ...
 
+    async def get_small(
+        self, bucket: str, key: str, *, limit: int, if_none_match: str | None = None
+    ) -> Small | NotModified | None:
+        """GET ``key`` into memory, reading at most ``limit`` + 1 bytes (the caller rejects a longer body);
+        None on 404, NOT_MODIFIED on a 304 to ``If-None-Match`` (an ETag, unquoted)."""
+        ...
+
     async def __aenter__(self) -> Transport: ...
 
     async def __aexit__(
@@ -107,6 +129,16 @@ class Hasher:
             self.sha.hexdigest(),
             self.md5.hexdigest() if self.md5 else None,
         )
+
+
+async def read_capped(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """The body, stopping once it is longer than ``limit`` (so a huge object is never held whole)."""
+    data = bytearray()
+    async for chunk in chunks:
+        data += chunk
+        if len(data) > limit:
+            break
+    return bytes(data)
 
 
 class BotocoreTransport:
@@ -153,6 +185,24 @@ class BotocoreTransport:
                     h.update(chunk)
         return h.result(resp["ResponseMetadata"].get("HTTPHeaders", {}))
 
+    async def get_small(
+        self, bucket: str, key: str, *, limit: int, if_none_match: str | None = None
+    ) -> Small | NotModified | None:
+        kw = {"IfNoneMatch": f'"{if_none_match}"'} if if_none_match else {}
+        try:
+            resp = await self.s3.get_object(Bucket=bucket, Key=key, **kw)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = exc.response.get("Error", {}).get("Code")
+            if status == 304 or code == "304":
+                return NOT_MODIFIED
+            if code == "NoSuchKey":
+                return None
+            raise
+        async with resp["Body"] as body:
+            data = await read_capped(body.iter_chunks(CHUNK), limit)
+        return Small(data, str(resp.get("ETag", "")).strip().strip('"'))
+
 
 def make_transport(
     name: str,
@@ -162,7 +212,6 @@ def make_transport(
     max_attempts: int,
     connect_timeout: float,
     read_timeout: float,
-    retry: Any = None,
 ) -> Transport:
     if name == "botocore":
         return BotocoreTransport(s3)
@@ -175,6 +224,5 @@ def make_transport(
             max_attempts=max_attempts,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            retry=retry,
         )
     raise ValueError(f"unknown transport {name!r}: use one of {', '.join(TRANSPORTS)}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -49,14 +50,24 @@ def test_quiet_cycle_is_one_conditional_get_with_a_manifest(
         assert (res.downloaded, res.bundled, res.bundle_stopped) == (N, N if bundle else 0, None)
         assert tree(dest) == _files(local)
         etag = s3.head_object(Bucket=bucket, Key="dags/_manifest.json")["ETag"]
+        opened, probes = proxy.connections_for(), set[tuple[str, int]]()
         for _ in range(3):
             proxy.reset_counts()
             res = loop.cycle()
             assert res.ok and res.outcome == "unchanged" and res.check == "manifest"
             assert proxy.snapshot() == {"GetObject": 1}
             ((path, headers),) = proxy.requests_for("GetObject", "")
-            assert path.endswith("/dags/_manifest.json") and headers["if-none-match"] == etag
+            url = urlsplit(path)
+            assert url.path.endswith("/dags/_manifest.json") and headers["if-none-match"] == etag
+            # presigned: If-None-Match rides unsigned (S3 requires only x-amz-* headers to be signed)
+            if transport == "presigned":
+                assert parse_qs(url.query)["X-Amz-SignedHeaders"] == ["host"]
             assert proxy.statuses == {("GetObject", 304): 1}
+            probes |= proxy.connections_for("GetObject")
+        if transport == "presigned":  # aiobotocore drops the connection a 304 came on: a new one per probe
+            assert probes <= opened, (
+                "quiet cycles reuse the kept-alive connections of the sidecar's transport"
+            )
         proxy.reset_counts()
         res = loop.cycle()  # the safety net: every 4th cycle LISTs, and the unchanged manifest ETag ends it
         assert res.ok and res.outcome == "unchanged" and res.check == "list"

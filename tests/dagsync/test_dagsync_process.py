@@ -468,8 +468,8 @@ def test_disk_full_shows_in_metrics(s3, bucket, tmpfs) -> None:
     m = Metrics()
 
     async def go() -> None:
-        async with s3_client(st) as c:
-            res = await Syncer(st, c, m).cycle()
+        async with s3_client(st) as c, Syncer(st, c, m) as syncer:
+            res = await syncer.cycle()
             assert not res.ok and res.error_kind == "disk_full"
 
     asyncio.run(go())

@@ -31,8 +31,8 @@ def settings_for(bucket: str, dest: Path, prefix: str = "dags/", **kw: Any) -> S
 
 def sync_once(settings: Settings) -> CycleResult:
     async def go() -> CycleResult:
-        async with s3_client(settings) as c:
-            return await Syncer(settings, c).cycle()
+        async with s3_client(settings) as c, Syncer(settings, c) as syncer:
+            return await syncer.cycle()
 
     return asyncio.run(go())
 
@@ -50,6 +50,7 @@ class SyncLoop:
         return self.loop.run_until_complete(self.syncer.cycle())
 
     def close(self) -> None:
+        self.loop.run_until_complete(self.syncer.aclose())
         self.loop.run_until_complete(self._cm.__aexit__(None, None, None))
         self.loop.close()
 
