@@ -54,7 +54,7 @@ from .transport import (
     Listed,
     NotModified,
     Small,
-    read_capped,
+    read_small,
     s3_error_kind,
 )
 
@@ -512,8 +512,8 @@ class PresignedTransport:
                     if exc.status == 404 and exc.code == "NoSuchKey":  # not NoSuchBucket: that must fail
                         return None
                     raise
-                data = await read_capped(resp.content.iter_chunked(CHUNK), limit)
-                return Small(data, resp.headers.get("ETag", "").strip().strip('"'))
+                etag = resp.headers.get("ETag", "").strip().strip('"')
+                return await read_small(resp.content.iter_chunked(CHUNK), etag, resp.content_length, limit)
 
         return await self._retrying("GetObject", sign, repr(key), once)
 

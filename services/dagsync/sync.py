@@ -504,7 +504,7 @@ class Syncer:
         )
         if got is None or isinstance(got, NotModified):
             return got
-        if len(got.body) > MANIFEST_MAX_BYTES:
+        if got.size > MANIFEST_MAX_BYTES:
             raise SyncError("manifest", f"{MANIFEST_NAME} is more than {MANIFEST_MAX_BYTES} bytes")
         return got.body, got.etag
 

@@ -47,10 +47,14 @@ NOT_MODIFIED = NotModified()
 
 @dataclass(frozen=True, slots=True)
 class Small:
-    """A small object read into memory (the manifest): its body, at most ``limit`` + 1 bytes, and its ETag."""
+    """A small object read into memory (the manifest): its body, its ETag and its size (Content-Length).
+
+    Longer than ``limit``: the body is what was read before that showed (none when Content-Length said so).
+    """
 
     body: bytes
     etag: str
+    size: int
 
 
 @dataclass
@@ -97,7 +101,7 @@ class Transport(Protocol):
     async def get_small(
         self, bucket: str, key: str, *, limit: int, if_none_match: str | None = None
     ) -> Small | NotModified | None:
-        """GET ``key`` into memory, reading at most ``limit`` + 1 bytes (the caller rejects a longer body);
+        """GET ``key`` into memory, reading no further once it is longer than ``limit`` (the caller rejects it);
         None on 404, NOT_MODIFIED on a 304 to ``If-None-Match`` (an ETag, unquoted)."""
         ...
 
@@ -131,14 +135,17 @@ class Hasher:
         )
 
 
-async def read_capped(chunks: AsyncIterator[bytes], limit: int) -> bytes:
-    """The body, stopping once it is longer than ``limit`` (so a huge object is never held whole)."""
+async def read_small(chunks: AsyncIterator[bytes], etag: str, declared: int | None, limit: int) -> Small:
+    """Read a body of at most ``limit`` bytes: not at all when Content-Length (``declared``) is larger, and no
+    further than the chunk that passes ``limit`` when it lies (so a huge object is never held whole)."""
+    if declared is not None and declared > limit:
+        return Small(b"", etag, declared)
     data = bytearray()
     async for chunk in chunks:
         data += chunk
         if len(data) > limit:
             break
-    return bytes(data)
+    return Small(bytes(data), etag, max(len(data), declared or 0))
 
 
 class BotocoreTransport:
@@ -199,9 +206,9 @@ class BotocoreTransport:
             if code == "NoSuchKey":
                 return None
             raise
+        etag = str(resp.get("ETag", "")).strip().strip('"')
         async with resp["Body"] as body:
-            data = await read_capped(body.iter_chunks(CHUNK), limit)
-        return Small(data, str(resp.get("ETag", "")).strip().strip('"'))
+            return await read_small(body.iter_chunks(CHUNK), etag, resp.get("ContentLength"), limit)
 
 
 def make_transport(

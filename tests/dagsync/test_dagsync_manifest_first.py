@@ -5,14 +5,17 @@ A quiet cycle with a manifest is one conditional GET (If-None-Match -> 304); wit
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from dagsync.state import published_version, read_json
 from dagsync.sync import CycleResult
+from dagsync.transport import Small, read_small
 from tests.support.dagsync import SyncLoop, publish_once, put, settings_for, tree
 
 N = 1001  # two LIST pages
@@ -197,3 +200,41 @@ def test_another_sidecars_publish_is_adopted_not_overwritten(s3, bucket, proxy, 
         assert tree(dest) == {"a.py": b"B"}
         res = two.cycle()
         assert res.ok and res.outcome == "published" and res.commit == "c3" and tree(dest) == {"a.py": b"C"}
+
+
+def test_a_manifest_over_the_size_limit_fails_the_cycle_and_the_last_version_stays(
+    s3, bucket, proxy, tmp_path, transport, monkeypatch
+) -> None:
+    local = tmp_path / "repo"
+    local.mkdir()
+    (local / "a.py").write_bytes(b"A")
+    publish_once(local, bucket)
+    dest = tmp_path / "dags"
+    with SyncLoop(settings_for(bucket, dest, transport=transport)) as loop:
+        assert loop.cycle().ok
+        small = s3.get_object(Bucket=bucket, Key="dags/_manifest.json")["Body"].read()
+        monkeypatch.setattr("dagsync.sync.MANIFEST_MAX_BYTES", len(small) + 10)
+        put(s3, bucket, "dags/_manifest.json", small + b" " * 100)  # still valid JSON, 90 bytes too long
+        res = loop.cycle()  # the quiet probe gets a 200 with the long manifest
+        assert not res.ok and res.check == "manifest" and res.error_kind == "manifest"
+        assert f"more than {len(small) + 10} bytes" in res.error and tree(dest) == {"a.py": b"A"}
+        put(s3, bucket, "dags/_manifest.json", small)
+        res = loop.cycle()
+        assert res.ok and tree(dest) == {"a.py": b"A"}
+
+
+def test_read_small_stops_at_the_limit_and_trusts_a_larger_content_length_unread() -> None:
+    async def chunks(n: int) -> AsyncIterator[bytes]:
+        for _ in range(n):
+            yield b"x" * 100
+
+    async def unread() -> AsyncIterator[bytes]:
+        raise AssertionError("the body was read although Content-Length was over the limit")
+        yield b""
+
+    assert asyncio.run(read_small(unread(), "e", 5000, 1000)) == Small(b"", "e", 5000)
+    lying = asyncio.run(read_small(chunks(50), "e", None, 1000))  # no Content-Length: stop past the limit
+    assert (len(lying.body), lying.size) == (1100, 1100)
+    lying = asyncio.run(read_small(chunks(50), "e", 10, 1000))  # one that lies: the body decides
+    assert lying.size == 1100
+    assert asyncio.run(read_small(chunks(3), "e", 300, 1000)) == Small(b"x" * 300, "e", 300)
