@@ -512,7 +512,7 @@ class PresignedTransport:
                     if exc.status == 404 and exc.code == "NoSuchKey":  # not NoSuchBucket: that must fail
                         return None
                     raise
-                etag = resp.headers.get("ETag", "").strip().strip('"')
+                etag = resp.headers.get("ETag", "")
                 return await read_small(resp.content.iter_chunked(CHUNK), etag, resp.content_length, limit)
 
         return await self._retrying("GetObject", sign, repr(key), once)

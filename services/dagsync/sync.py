@@ -506,7 +506,7 @@ class Syncer:
             return got
         if got.size > MANIFEST_MAX_BYTES:
             raise SyncError("manifest", f"{MANIFEST_NAME} is more than {MANIFEST_MAX_BYTES} bytes")
-        return got.body, got.etag
+        return got.body, planner.strip_etag(got.etag)
 
     # ---- build --------------------------------------------------------------------------------------------
     async def _build(

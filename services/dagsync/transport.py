@@ -47,7 +47,7 @@ NOT_MODIFIED = NotModified()
 
 @dataclass(frozen=True, slots=True)
 class Small:
-    """A small object read into memory (the manifest): its body, its ETag and its size (Content-Length).
+    """A small object read into memory (the manifest): its body, its ETag as S3 sent it and its size.
 
     Longer than ``limit``: the body is what was read before that showed (none when Content-Length said so).
     """
@@ -206,7 +206,7 @@ class BotocoreTransport:
             if code == "NoSuchKey":
                 return None
             raise
-        etag = str(resp.get("ETag", "")).strip().strip('"')
+        etag = str(resp.get("ETag", ""))
         async with resp["Body"] as body:
             return await read_small(body.iter_chunks(CHUNK), etag, resp.get("ContentLength"), limit)
 
