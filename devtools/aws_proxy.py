@@ -107,9 +107,8 @@ class AwsProxy:
         self.rules: list[Rule] = []
         self.log: list[tuple[str, str]] = []  # (operation, path) in arrival order
         self.headers: list[dict[str, str]] = []  # request headers (lower-case names), parallel to ``log``
-        self.peers: list[
-            tuple[str, int]
-        ] = []  # the client's address (a connection's port), parallel to ``log``
+        # the client's address (its port tells connections apart), parallel to ``log``
+        self.peers: list[tuple[str, int]] = []
         self.statuses: Counter[tuple[str, int]] = Counter()  # (operation, HTTP status) of forwarded requests
         self.calls: list[tuple[float, str, bytes]] = []  # (time, operation, body) of first attempts only
         self.attempts: list[str] = []  # every attempt's operation, retries included

@@ -33,6 +33,15 @@ def _local(tmp_path, n: int, edit: dict[str, bytes] | None = None):
     return local
 
 
+def _published_a(tmp_path, bucket: str):
+    """A repo holding ``a.py`` = ``A``, published (with its manifest) to ``dags/``."""
+    local = tmp_path / "repo"
+    local.mkdir()
+    (local / "a.py").write_bytes(b"A")
+    publish_once(local, bucket)
+    return local
+
+
 def _files(local) -> dict[str, bytes]:
     return {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()}
 
@@ -107,10 +116,7 @@ def test_quiet_cycle_without_a_manifest_is_ceil_n_over_1000_lists(s3, bucket, pr
 
 
 def test_manifest_missing_or_unreadable_falls_back_to_list(s3, bucket, proxy, tmp_path, transport) -> None:
-    local = tmp_path / "repo"
-    local.mkdir()
-    (local / "a.py").write_bytes(b"A")
-    publish_once(local, bucket)
+    _published_a(tmp_path, bucket)
     dest = tmp_path / "dags"
     with SyncLoop(settings_for(bucket, dest, transport=transport)) as loop:
         assert loop.cycle().ok and tree(dest) == {"a.py": b"A"}
@@ -143,10 +149,7 @@ def test_manifest_missing_or_unreadable_falls_back_to_list(s3, bucket, proxy, tm
 def test_changed_manifest_naming_a_missing_or_wrong_file_fails_without_publishing(
     s3, bucket, proxy, tmp_path, transport
 ) -> None:
-    local = tmp_path / "repo"
-    local.mkdir()
-    (local / "a.py").write_bytes(b"A")
-    publish_once(local, bucket)
+    _published_a(tmp_path, bucket)
     dest = tmp_path / "dags"
     with SyncLoop(settings_for(bucket, dest, transport=transport)) as loop:
         assert loop.cycle().ok
@@ -167,10 +170,7 @@ def test_changed_manifest_naming_a_missing_or_wrong_file_fails_without_publishin
 
 
 def test_another_sidecars_publish_is_adopted_not_overwritten(s3, bucket, proxy, tmp_path) -> None:
-    local = tmp_path / "repo"
-    local.mkdir()
-    (local / "a.py").write_bytes(b"A")
-    publish_once(local, bucket)
+    local = _published_a(tmp_path, bucket)
     dest = tmp_path / "dags"
     st = settings_for(bucket, dest)
     with SyncLoop(st) as one, SyncLoop(st.model_copy(update={"sidecar_id": "two"})) as two:
@@ -205,10 +205,7 @@ def test_another_sidecars_publish_is_adopted_not_overwritten(s3, bucket, proxy, 
 def test_a_manifest_over_the_size_limit_fails_the_cycle_and_the_last_version_stays(
     s3, bucket, proxy, tmp_path, transport, monkeypatch
 ) -> None:
-    local = tmp_path / "repo"
-    local.mkdir()
-    (local / "a.py").write_bytes(b"A")
-    publish_once(local, bucket)
+    _published_a(tmp_path, bucket)
     dest = tmp_path / "dags"
     with SyncLoop(settings_for(bucket, dest, transport=transport)) as loop:
         assert loop.cycle().ok
