@@ -116,6 +116,13 @@ def signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
+def signal_main(pid: int, sig: int) -> None:
+    """A container's main process only, as `docker stop` signals PID 1: its children (a Celery worker's running
+    tasks) are the main process's to stop, so a warm shutdown can let them finish (docs/adr/0002-scaling.md)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
 @dataclass(frozen=True)
 class UtsTools:
     """unshare/hostname/setpriv: each task gets its own UTS name, as on Fargate (root only)."""
@@ -1001,6 +1008,7 @@ class Runner:
                 code = c.proc.poll()
                 if code is not None:
                     c.phase, c.exit_code = "EXITED", code if code >= 0 else 128 - code
+                    signal_group(c.proc.pid, signal.SIGKILL)  # as when a container's PID 1 exits
                     self.sup.pid_file(c.proc_name).unlink(missing_ok=True)
                     log.info("  container %s/%s exited %d", task.task_id[:8], c.name, c.exit_code)
                     self.event(
@@ -1129,7 +1137,7 @@ class Runner:
             for c in live:
                 if c.term_at is None:
                     c.term_at = now
-                    signal_group(c.proc.pid, signal.SIGTERM)  # type: ignore[union-attr]
+                    signal_main(c.proc.pid, signal.SIGTERM)  # type: ignore[union-attr]
                 elif not c.killed and now - c.term_at >= c.stop_timeout:
                     c.killed = True
                     log.info(

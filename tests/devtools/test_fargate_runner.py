@@ -526,6 +526,35 @@ def test_stop_order_dependants_first(env: Env) -> None:
     assert at["db"] >= at["app"] + 0.9  # db got SIGTERM only after app (1 s to exit) was gone
 
 
+def test_stop_signals_the_main_process_only(env: Env) -> None:
+    """As `docker stop` does with PID 1: the main process gets SIGTERM and its children do not, so it can let them
+    finish (a Celery worker's warm shutdown, docs/adr/0002-scaling.md). As when a container's PID 1 exits, its
+    other processes die with the main process, even one that ignores SIGTERM."""
+    svc = name()
+    main = (
+        "trap 'echo main TERM; wait $child; echo main done; exit 0' TERM;"
+        " (sleep 2 && echo child done) & child=$!;"
+        " while :; do sleep 0.1; done"
+    )
+    side = "(trap '' TERM; exec sleep 300) & echo orphan $!; sleep 0.5"  # exits 0, leaving the sleep behind
+    td = env.register(
+        svc, [{"name": "app", "command": [main]}, {"name": "side", "essential": False, "command": [side]}]
+    )
+    env.service(svc, td)
+    (task,) = env.running(svc)
+    logs = {c["name"]: Path(c["log"]) for c in task["containers"]}
+    found = wait_for(
+        "the side container's child", lambda: re.search(r"^orphan (\d+)$", logs["side"].read_text(), re.M)
+    )
+    wait_for("the side container's child to die with it", lambda: not alive(int(found.group(1))), timeout=10)
+    assert env.running(svc), "the task (app essential, side not) keeps running"
+    env.scale(svc, 0)
+    stop = wait_for("the task to stop", lambda: env.stopped(svc), timeout=20)[0]
+    lines = logs["app"].read_text().splitlines()
+    assert lines.index("main TERM") < lines.index("child done") < lines.index("main done"), lines
+    assert stop["containers"]["app"]["exit_code"] == 0
+
+
 def test_start_timeout_stops_task(env: Env) -> None:
     svc = name()
     td = env.register(
