@@ -1,4 +1,4 @@
-"""CPU of one `dagsync check`, the container health check ECS runs every 30 s in every Airflow task.
+"""CPU of one `dagsync check`, the container health check ECS runs in every Airflow task (every 10 s by default).
 
 Not a test: it prints figures. Usage: `make bench-dagsync-check` (or `.venv/bin/python bench/dagsync/bench_check.py`).
 Side by side in one run, each the median of --runs processes (CPU = the child's user + system time, rusage):
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -30,7 +31,24 @@ from platform_common.sidecar_status import SidecarStatus  # noqa: E402
 # dagsync as its image installs it (`make bench-venv`); else the dev venv, and the output says so
 IMAGE_LIKE = REPO / ".venv-bench" / "dagsync" / "bin"
 BIN = IMAGE_LIKE if (IMAGE_LIKE / "dagsync").exists() else Path(sys.executable).parent
-PROBE_INTERVAL_S = 30  # infra/modules/compute: var.health_check.interval
+COMPUTE_VARIABLES = REPO / "infra" / "modules" / "compute" / "variables.tf"
+
+
+def probe_interval_s() -> int:
+    """The default of var.dagsync_health_check_interval: the interval the task definitions give the sidecar's check."""
+    block = re.search(
+        r'variable "dagsync_health_check_interval" \{.*?\n  default += (\d+)',
+        COMPUTE_VARIABLES.read_text(),
+        re.S,
+    )
+    if not block:
+        raise SystemExit(
+            f"no default for dagsync_health_check_interval in {COMPUTE_VARIABLES.relative_to(REPO)}"
+        )
+    return int(block.group(1))
+
+
+PROBE_INTERVAL_S = probe_interval_s()
 SIDECAR_VCPU = 0.25
 
 

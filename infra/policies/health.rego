@@ -10,6 +10,14 @@ tg_floor := {"interval": 30, "timeout": 5, "unhealthy_threshold": 3}
 
 ecs_floor := {"startPeriod": 120, "interval": 30, "retries": 5}
 
+# The dagsync sidecar's check is cheap (no Airflow import) and gates every Airflow container's start (dependsOn
+# HEALTHY): its interval may go down to the ECS minimum (docs/adr/0001-dag-sync.md §9).
+sidecar_floor := object.union(ecs_floor, {"interval": 5})
+
+floor_of(c) := sidecar_floor if c.name == "dagsync"
+
+floor_of(c) := ecs_floor if c.name != "dagsync"
+
 deny contains msg if {
 	some rc in input.resource_changes
 	common.live(rc)
@@ -41,7 +49,7 @@ deny contains msg if {
 	some c in defs
 	hc := object.get(c, "healthCheck", null)
 	hc != null
-	some key, floor in ecs_floor
+	some key, floor in floor_of(c)
 	v := object.get(hc, key, 0)
 	v < floor
 	msg := sprintf("%s: container %s healthCheck.%s %v < %v", [rc.address, c.name, key, v, floor])

@@ -78,6 +78,22 @@ def test_every_service_task_is_healthy_by_its_task_definition(stack: Stack) -> N
         (task,) = [t for t in stack.tasks(component) if t["status"] == "RUNNING"]
         assert task["health"] == "HEALTHY", (component, task)
         assert all(c["health"] in ("HEALTHY", None) for c in task["containers"]), task["containers"]
+        # dependsOn HEALTHY: the Airflow container started once the sidecar's first check passed, which ECS (and the
+        # runner) runs one sidecar interval (10 s, not the Airflow containers' 30) after its start.
+        events = [e for e in stack.events() if e.get("task_arn") == task["task_arn"]]
+        running = {
+            e["container"]: e["t"] for e in events if e["event"] == "container" and e["status"] == "RUNNING"
+        }
+        if "dagsync" in running:
+            sidecar_healthy = next(
+                e["t"] for e in events
+                if e["event"] == "health" and e["container"] == "dagsync" and e["status"] == "HEALTHY"
+            )  # fmt: skip
+            assert sidecar_healthy >= running["dagsync"] + 10 - 0.5, (component, running, sidecar_healthy)
+            assert running[component] >= sidecar_healthy - 0.2, (component, running, sidecar_healthy)
+            print(
+                f"{component}: Airflow started {running[component] - running['dagsync']:.1f} s after its sidecar"
+            )
     # ECS's view agrees (DescribeServices counts the runner's tasks)
     ecs = stack.boto("ecs")
     names = [stack.cfg.service(c) for c in ("api-server", "scheduler", "scaler", "healthcheck")]

@@ -154,6 +154,13 @@ def test_apply_then_second_plan_has_no_changes_then_destroy(emulated_dev: Emulat
     main = next(c for c in worker["containerDefinitions"] if c["name"] == "worker")
     assert main["stopTimeout"] == 120
     assert main["healthCheck"]["startPeriod"] >= 120 and main["healthCheck"]["retries"] == 5
+    # The worker starts once its sidecar's first check passed (dependsOn HEALTHY), one sidecar interval after the
+    # start: 10 s, not the Airflow containers' 30 (docs/adr/0001-dag-sync.md §9).
+    sidecar = next(c for c in worker["containerDefinitions"] if c["name"] == "dagsync")
+    assert main["dependsOn"] == [{"containerName": "dagsync", "condition": "HEALTHY"}]
+    assert (sidecar["healthCheck"]["interval"], main["healthCheck"]["interval"]) == (10, 30)
+    assert sidecar["healthCheck"]["timeout"] < 5  # below every interval ECS allows it
+    assert sidecar["healthCheck"]["command"] == ["CMD", "dagsync", "check"]
     assert all(not s["valueFrom"].startswith("plain") for s in main["secrets"])
     # no secret value in plain environment; a secret's ARN (AIRFLOW_DB_SECRET_ARN, re-read after a rotation) is a name
     plain = [e["name"] for e in main["environment"] if not e["name"].endswith("_SECRET_ARN")]

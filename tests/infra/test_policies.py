@@ -155,6 +155,32 @@ def test_health_floors_and_idle_timeout_denied(dev_plan: dict[str, Any]) -> None
     assert any("nohc has no health check" in d for d in found)
 
 
+def test_dagsync_sidecar_check_may_run_every_5s_airflow_containers_not(dev_plan: dict[str, Any]) -> None:
+    """The sidecar's cheap check gates every Airflow container's start, so its floor is the ECS minimum (5 s); the
+    Airflow containers' checks import Airflow and keep the 30 s floor; the sidecar keeps the other floors."""
+
+    def found(name: str, **check: int) -> list[str]:
+        hc = {
+            "command": ["CMD", "dagsync", "check"],
+            "startPeriod": 120,
+            "interval": 30,
+            "retries": 5,
+            **check,
+        }
+        containers = json.dumps([{"name": name, "essential": name != "dagsync", "healthCheck": hc}])
+        return [d for d in denies(mutate(dev_plan, "aws_ecs_task_definition", container_definitions=containers))
+                if "healthCheck." in d]  # fmt: skip
+
+    assert found("dagsync", interval=5) == []
+    assert any("container dagsync healthCheck.interval 4 < 5" in d for d in found("dagsync", interval=4))
+    assert any(
+        "container dagsync healthCheck.startPeriod 30 < 120" in d for d in found("dagsync", startPeriod=30)
+    )
+    assert any(
+        "container scheduler healthCheck.interval 10 < 30" in d for d in found("scheduler", interval=10)
+    )
+
+
 def test_one_off_migration_task_needs_no_health_check_but_no_service_may_run_it(
     dev_plan: dict[str, Any],
 ) -> None:

@@ -189,7 +189,9 @@ locals {
     }, lookup(var.extra_environment, "dagsync", {})) : { name = k, value = v }]
     portMappings = [{ containerPort = 9101, protocol = "tcp" }]
     mountPoints  = [{ sourceVolume = "shared", containerPath = local.shared_mount, readOnly = false }]
-    healthCheck  = merge(local.health, { command = ["CMD", "dagsync", "check"] })
+    # Its own interval: the Airflow containers start once it passed (docs/adr/0001-dag-sync.md §9). The lean check
+    # takes ~0.1 s; its timeout stays below the shortest interval ECS allows.
+    healthCheck = merge(local.health, { interval = var.dagsync_health_check_interval, timeout = 4, command = ["CMD", "dagsync", "check"] })
   }
 }
 

@@ -283,6 +283,17 @@ variable "health_check" {
   }
 }
 
+variable "dagsync_health_check_interval" {
+  description = "Seconds between the dagsync sidecar's health checks. Every Airflow container waits for the first one to pass (dependsOn HEALTHY), and ECS runs it one interval after the start: this is the task's start delay. The lean check costs ~0.09 CPU-s (docs/adr/0001-dag-sync.md §9)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.dagsync_health_check_interval >= 5 && var.dagsync_health_check_interval <= 300
+    error_message = "dagsync_health_check_interval must be between 5 and 300 seconds (the ECS limits)."
+  }
+}
+
 variable "worker_stop_timeout" {
   description = "Seconds a worker gets between SIGTERM and SIGKILL (Fargate maximum 120)."
   type        = number
