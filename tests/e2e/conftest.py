@@ -189,8 +189,9 @@ def stack() -> Iterator[Stack]:
         "tf_vars": {
             "extra_environment": json.dumps(env_settings),
             # Fargate's stopTimeout (max 120 s) scaled to the test: far shorter than the 135 s `long` task, so only
-            # scale-in protection can save a busy worker picked for scale-in.
-            "worker_stop_timeout": "15",
+            # scale-in protection can save a busy worker picked for scale-in; long enough for a 4 s task that has
+            # just started to finish in the warm shutdown on a loaded machine.
+            "worker_stop_timeout": "45",
         },
     }
     cmd = [sys.executable, "-m", "devtools.localstack", "--state-dir", str(state)]

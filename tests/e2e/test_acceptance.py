@@ -246,7 +246,7 @@ def test_deleted_dag_file_removed_within_one_cycle(stack: Stack) -> None:
 def test_long_task_survives_scale_in(stack: Stack) -> None:
     wait_for(lambda: workers_idle(stack), 240, "workers at 0 before the long scenario")
     stack.api.unpause("long")
-    long_run = stack.api.trigger("long")  # 135 s: longer than the 15 s stopTimeout of this stack's workers
+    long_run = stack.api.trigger("long")  # 135 s: longer than the 45 s stopTimeout of this stack's workers
 
     def long_running() -> dict[str, Any] | None:
         (ti,) = stack.api.task_instances("long", long_run)
@@ -283,6 +283,36 @@ def test_long_task_survives_scale_in(stack: Stack) -> None:
     assert all(e["t"] >= ts(done["end_date"]) for e in killed), killed
     stack.record("long_task_s", round(ts(done["end_date"]) - ts(done["start_date"]), 1))
     stack.record("scale_in_during_long_at_s", round(stops[0]["t"] - ts(ti["start_date"]), 1))
+
+
+def test_a_stopped_worker_finishes_its_running_tasks(stack: Stack) -> None:
+    """ECS stops a task with SIGTERM to its containers' PID 1, here the Celery worker the entrypoint execs: its warm
+    shutdown lets the tasks it runs finish within stopTimeout, so a worker stopped (or scaled in unprotected) just
+    after taking a task does not fail it (docs/adr/0002-scaling.md)."""
+    run = stack.api.trigger("fanout", {"seconds": 4})
+
+    def busy_worker() -> tuple[dict[str, Any], list[str]] | None:
+        tis = stack.api.task_instances("fanout", run)
+        for task in stack.tasks("worker"):
+            running = [t["task_id"] for t in tis if t["state"] == "running" and t["hostname"] == task["hostname"]]
+            if running:
+                return task, running
+        return None
+
+    victim, running = wait_for(busy_worker, 300, "a worker running fanout tasks")
+    stopped_at = time.time()
+    stack.boto("ecs").stop_task(cluster=stack.cfg.cluster, task=victim["task_arn"], reason="e2e: stop a busy worker")
+    assert stack.api.wait_run("fanout", run, 300) == "success"
+    done = {t["task_id"]: t for t in stack.api.task_instances("fanout", run)}
+    for task_id in running:  # finished where they ran, on the first try: not killed and retried elsewhere
+        assert (done[task_id]["hostname"], done[task_id]["try_number"]) == (victim["hostname"], 1), done[task_id]
+    (stop,) = wait_for(
+        lambda: [e for e in worker_events(stack, "stopped", stopped_at) if e["task_id"] == victim["task_id"]],
+        120,
+        "the stopped worker's stop event",
+    )
+    assert stop["containers"]["worker"]["exit_code"] == 0, stop  # a warm shutdown, not stopTimeout's SIGKILL
+    stack.record("busy_worker_stop_s", round(stop["t"] - stopped_at, 1))
 
 
 def test_sli_metrics_reach_cloudwatch_with_the_alarms_dimensions(stack: Stack) -> None:
