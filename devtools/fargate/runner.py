@@ -1147,11 +1147,8 @@ class Runner:
                         c.stop_timeout,
                     )
                     signal_group(c.proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
-            if live:
+            if live:  # an exited main process's group was killed when poll_task saw it exit
                 return
-            for c in wave:  # leftovers of the group (e.g. children that ignored SIGTERM)
-                if c.proc is not None:
-                    signal_group(c.proc.pid, signal.SIGKILL)
             task.waves.pop(0)
         self.finish(task, task.stop_reason)
 
