@@ -701,6 +701,11 @@ def targets(
             run = by.get((reference, ds, "cold"))
             if run and run.ok:
                 extra += f"; {name} {run.cpu / n_obj * 1000:.2f} ms"
+        files_only = by.get((FILES_ONLY_TOOL, ds, "cold"))
+        if d_n and files_only and files_only.ok:
+            # what a sync that cost nothing itself would spend: this tool's start-up and LIST (its no-change run)
+            # plus creating the files on this disk
+            extra += f"; floor (no-change run + file system only) {(d_n.cpu + files_only.cpu) / n_obj * 1000:.2f} ms"
         lines.append(
             f"| {ds} cold CPU well under 1 ms/object | {t} | {per:.2f} ms/object (process, start-up included{extra}) | {'yes' if per < 0.5 else 'NO'} |"
         )
