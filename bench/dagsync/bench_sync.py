@@ -524,15 +524,14 @@ def main() -> int:
                     print(f"  {tool}: cold not run above {args.s3hook_max} objects; tree copied", flush=True)
                     runs.append(measure(tool, ds, "no-change", cmd, env, server, work))
                     continue
+                # dagsync is cheap enough to repeat, and its median decides the targets; the others run once.
+                # A dagsync cold repetition empties DEST's parent: its state dir is there too.
+                dagsync = tool.startswith("dagsync")
+                repeat, scratch = (args.repeat, dest.parent) if dagsync else (1, dest)
                 for phase in ("cold", "no-change"):
-                    if tool.startswith("dagsync"):  # cheap enough to repeat; the median decides the targets
-                        runs.append(
-                            measure_median(
-                                args.repeat, tool, ds, phase, cmd, env, server, work, empty(dest.parent)
-                            )
-                        )
-                    else:
-                        runs.append(measure(tool, ds, phase, cmd, env, server, work))
+                    runs.append(
+                        measure_median(repeat, tool, ds, phase, cmd, env, server, work, empty(scratch))
+                    )
             if proxy:  # the references after the tools' runs, as dagsync's cold run follows the warm-up too
                 keys_file = work / f"keys-{n}.txt"
                 keys_file.write_text("\n".join(key_of(i) for i in range(n)))
